@@ -1,0 +1,226 @@
+//! The bridge: stdin → socket and socket → stdout, two pumps on one connection, with
+//! nc.openbsd's EOF and half-close rules in one place (`step`).
+
+use std::io;
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use mio::event::Event;
+use mio::{Registry, Token};
+
+use crate::config::IoRules;
+use crate::endpoint::{interest, Endpoint};
+use crate::event_loop::{Flow, Session};
+use crate::net::os_message;
+use crate::pump::{Pump, PumpError, Shaping};
+use crate::stdio::{self, FdKind};
+
+pub const STDIN: Token = Token(8);
+pub const STDOUT: Token = Token(9);
+pub const NET: Token = Token(10);
+
+/// Which end of the connection rnc is: the rules at the peer's EOF differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Connect,
+    Listen,
+}
+
+pub struct Bridge {
+    net: TcpStream,
+    net_ep: Endpoint,
+    stdin_ep: Endpoint,
+    stdout_ep: Endpoint,
+    /// stdin → net
+    up: Pump,
+    /// net → stdout
+    down: Pump,
+    role: Role,
+    rules: IoRules,
+    /// stdin is a terminal: nobody will type "the rest" after the peer has gone.
+    stdin_tty: bool,
+    fin_sent: bool,
+    /// When stdin's last byte was sent (for `-q`).
+    eof_at: Option<Instant>,
+    /// When a byte last moved either way (for `-w`).
+    last_active: Instant,
+    /// The peer can no longer take data (reset or closed after its FIN).
+    net_write_closed: bool,
+}
+
+impl Bridge {
+    pub fn new(net: TcpStream, role: Role, rules: &IoRules) -> Result<Bridge> {
+        net.set_nonblocking(true)?;
+        let stdin_kind = FdKind::of(stdio::STDIN).unwrap_or(FdKind::Other);
+        let stdout_kind = FdKind::of(stdio::STDOUT).unwrap_or(FdKind::Other);
+        let shaping = Shaping {
+            crlf: rules.crlf,
+            interval: rules.interval,
+        };
+        let up = if rules.no_stdin {
+            Pump::finished_from_start()
+        } else {
+            Pump::new(stdin_kind, FdKind::Socket, shaping)
+        };
+        let down = Pump::new(FdKind::Socket, stdout_kind, Shaping::default());
+        Ok(Bridge {
+            net_ep: Endpoint::new(net.as_raw_fd(), NET),
+            net,
+            stdin_ep: Endpoint::new(stdio::STDIN, STDIN),
+            stdout_ep: Endpoint::new(stdio::STDOUT, STDOUT),
+            up,
+            down,
+            role,
+            rules: rules.clone(),
+            stdin_tty: stdio::is_tty(stdio::STDIN),
+            fin_sent: false,
+            eof_at: None,
+            last_active: Instant::now(),
+            net_write_closed: false,
+        })
+    }
+
+    fn send_fin(&mut self) {
+        if !self.fin_sent {
+            self.fin_sent = true;
+            // ENOTCONN here means the peer is already gone; nothing to tell it.
+            let _ = self.net.shutdown(Shutdown::Write);
+        }
+    }
+
+    /// Run both pumps; errors become an exit or an error message.
+    fn pump(&mut self, now: Instant) -> Result<Option<i32>> {
+        let mut moved = false;
+        if !self.net_write_closed {
+            match self.up.progress(&mut self.stdin_ep, &mut self.net_ep, now) {
+                Ok(m) => moved |= m,
+                Err(PumpError::Read(e)) => {
+                    return Err(anyhow!("read from stdin failed: {}", os_message(&e)))
+                }
+                // The peer closed after sending its FIN (nc: the network's write side
+                // hung up): stop sending and reading stdin; not an error.
+                Err(PumpError::Write(e)) if is_hangup(&e) && self.down.src_done() => {
+                    self.net_write_closed = true;
+                    self.up.stop_reading();
+                }
+                Err(PumpError::Write(e)) => {
+                    return Err(anyhow!("write to network failed: {}", os_message(&e)))
+                }
+            }
+        }
+        match self
+            .down
+            .progress(&mut self.net_ep, &mut self.stdout_ep, now)
+        {
+            Ok(m) => moved |= m,
+            Err(PumpError::Read(e)) => {
+                return Err(anyhow!("read from network failed: {}", os_message(&e)))
+            }
+            // The reader of our stdout went away (`rnc ... | head`): stop quietly.
+            Err(PumpError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                return Ok(Some(0))
+            }
+            Err(PumpError::Write(e)) => {
+                return Err(anyhow!("write to stdout failed: {}", os_message(&e)))
+            }
+        }
+        if moved {
+            self.last_active = now;
+        }
+        Ok(None)
+    }
+}
+
+fn is_hangup(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+    )
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl Session for Bridge {
+    fn start(&mut self, _reg: &Registry) -> Result<()> {
+        // Registration follows buffer state and happens in `step`.
+        Ok(())
+    }
+
+    fn on_event(&mut self, _reg: &Registry, ev: &Event) -> Result<()> {
+        match ev.token() {
+            STDIN => self.stdin_ep.on_event(ev),
+            STDOUT => self.stdout_ep.on_event(ev),
+            NET => self.net_ep.on_event(ev),
+            _ => {} // Sporadic events happen (mio docs): ignore unknown tokens.
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow> {
+        if let Some(code) = self.pump(now)? {
+            return Ok(Flow::Exit(code));
+        }
+
+        // stdin at EOF and all of it sent: FIN only with -N/-q (nc.openbsd sends none
+        // by default; the peer may still answer).
+        if self.up.finished() && !self.rules.no_stdin {
+            if self.eof_at.is_none() {
+                self.eof_at = Some(now);
+            }
+            if self.rules.send_eof {
+                self.send_fin();
+            }
+        }
+
+        // The peer closed and everything it sent is on stdout.
+        if self.down.finished() {
+            let done = match self.role {
+                // nc: a listener is done when its client has left and stdin's buffer
+                // is empty; it does not wait for more stdin.
+                Role::Listen => self.up.is_empty() || self.net_write_closed,
+                // Connect: keep sending stdin until it ends (the peer may have only
+                // half-closed), unless stdin is a terminal, where nobody is piping
+                // "the rest" in.
+                Role::Connect => self.up.finished() || self.stdin_tty || self.net_write_closed,
+            };
+            if done {
+                return Ok(Flow::Exit(0));
+            }
+        }
+
+        let mut deadline = self.up.deadline(now);
+        // -q: quit this long after stdin's EOF, whatever the peer does.
+        if let (Some(q), Some(at)) = (self.rules.quit_after_eof, self.eof_at) {
+            if now >= at + q {
+                return Ok(Flow::Exit(0));
+            }
+            deadline = earliest(deadline, Some(at + q));
+        }
+        // -w in connect mode: quit when nothing moved for that long.
+        if let Some(w) = self.rules.idle_timeout {
+            let at = self.last_active + w.max(Duration::from_millis(1));
+            if now >= at {
+                return Ok(Flow::Exit(0));
+            }
+            deadline = earliest(deadline, Some(at));
+        }
+
+        let net_write = !self.net_write_closed && self.up.wants_write(now);
+        if !self.rules.no_stdin {
+            self.stdin_ep
+                .set_interest(reg, interest(self.up.wants_read(), false))?;
+        }
+        self.stdout_ep
+            .set_interest(reg, interest(false, self.down.wants_write(now)))?;
+        self.net_ep
+            .set_interest(reg, interest(self.down.wants_read(), net_write))?;
+        Ok(Flow::Wait(deadline))
+    }
+}

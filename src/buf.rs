@@ -1,0 +1,343 @@
+//! Bounded byte queues between a source and a destination descriptor.
+//!
+//! `Buffer::Pipe` moves bytes with splice(2) through a pipe rnc owns, so the data never
+//! enters user space (socket ↔ pipe, file or /dev/null). `Buffer::Mem` is a fixed
+//! array with read(2)/write(2) for everything else (terminals, `-C`, `-i`). Neither
+//! allocates after it is made.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// What one attempt to move bytes did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Moved(usize),
+    /// The source has no more data, ever.
+    Eof,
+    /// The descriptor would block: wait for its readiness event.
+    Blocked,
+    /// Our own pipe refused more, though the source may still have data: drain first.
+    Full,
+}
+
+/// Size of a memory buffer: large enough that a bulk transfer makes few syscalls.
+pub const MEM_CAP: usize = 128 * 1024;
+/// Size asked for a splice pipe (the kernel may grant less; it counts as kernel memory,
+/// not as rnc's RSS).
+const PIPE_CAP: usize = 1024 * 1024;
+
+fn cvt(rc: isize) -> io::Result<usize> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc as usize)
+    }
+}
+
+/// read(2), retrying EINTR.
+pub fn sys_read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is valid for writes of buf.len() bytes.
+        match cvt(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+/// write(2), retrying EINTR.
+pub fn sys_write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is valid for reads of buf.len() bytes.
+        match cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+fn sys_splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    loop {
+        // SAFETY: plain descriptors, no offsets.
+        let rc = unsafe {
+            libc::splice(
+                from,
+                std::ptr::null_mut(),
+                to,
+                std::ptr::null_mut(),
+                len,
+                libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+            )
+        };
+        match cvt(rc) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// A fixed array used as a FIFO: bytes live in `data[start..end]`.
+pub struct MemBuf {
+    data: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl MemBuf {
+    pub fn new(cap: usize) -> MemBuf {
+        MemBuf {
+            data: vec![0; cap].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn room(&self) -> usize {
+        self.data.len() - self.len()
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    /// The free tail, compacting first when the free space is split.
+    fn tail(&mut self) -> &mut [u8] {
+        if self.end == self.data.len() && self.start > 0 {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        &mut self.data[self.end..]
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Append bytes; the caller checked `room()`.
+    pub fn push(&mut self, bytes: &[u8]) {
+        let n = bytes.len();
+        self.tail()[..n].copy_from_slice(bytes);
+        self.end += n;
+    }
+
+    pub fn fill_from(&mut self, fd: RawFd) -> io::Result<Step> {
+        let tail = self.tail();
+        if tail.is_empty() {
+            return Ok(Step::Full);
+        }
+        match sys_read(fd, tail) {
+            Ok(0) => Ok(Step::Eof),
+            Ok(n) => {
+                self.end += n;
+                Ok(Step::Moved(n))
+            }
+            Err(e) if would_block(&e) => Ok(Step::Blocked),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Like `fill_from`, but every LF read goes in as CR LF (`-C`).
+    pub fn fill_crlf_from(&mut self, fd: RawFd) -> io::Result<Step> {
+        let mut scratch = [0u8; 16 * 1024];
+        // Worst case every byte is a LF and doubles.
+        let want = (self.room() / 2).min(scratch.len());
+        if want == 0 {
+            return Ok(Step::Full);
+        }
+        match sys_read(fd, &mut scratch[..want]) {
+            Ok(0) => Ok(Step::Eof),
+            Ok(n) => {
+                for line in scratch[..n].split_inclusive(|&b| b == b'\n') {
+                    match line.split_last() {
+                        Some((b'\n', body)) => {
+                            self.push(body);
+                            self.push(b"\r\n");
+                        }
+                        _ => self.push(line),
+                    }
+                }
+                Ok(Step::Moved(n))
+            }
+            Err(e) if would_block(&e) => Ok(Step::Blocked),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Write at most `limit` queued bytes to fd.
+    pub fn drain_to(&mut self, fd: RawFd, limit: usize) -> io::Result<Step> {
+        let n = self.len().min(limit);
+        if n == 0 {
+            return Ok(Step::Blocked);
+        }
+        match sys_write(fd, &self.data[self.start..self.start + n]) {
+            Ok(n) => {
+                self.consume(n);
+                Ok(Step::Moved(n))
+            }
+            Err(e) if would_block(&e) => Ok(Step::Blocked),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A pipe rnc owns, holding `len` bytes moved in by splice and not yet moved out.
+pub struct PipeBuf {
+    rd: OwnedFd,
+    wr: OwnedFd,
+    len: usize,
+    cap: usize,
+}
+
+impl PipeBuf {
+    pub fn new() -> io::Result<PipeBuf> {
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for two descriptors.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 returned two fresh descriptors we now own.
+        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: F_SETPIPE_SZ on our pipe; F_GETPIPE_SZ reports what the kernel granted.
+        let cap = unsafe {
+            libc::fcntl(wr.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_CAP as libc::c_int);
+            libc::fcntl(wr.as_raw_fd(), libc::F_GETPIPE_SZ)
+        };
+        let cap = if cap > 0 { cap as usize } else { 64 * 1024 };
+        Ok(PipeBuf {
+            rd,
+            wr,
+            len: 0,
+            cap,
+        })
+    }
+
+    pub fn fill_from(&mut self, fd: RawFd) -> io::Result<Step> {
+        if self.len >= self.cap {
+            return Ok(Step::Full);
+        }
+        match sys_splice(fd, self.wr.as_raw_fd(), self.cap - self.len) {
+            Ok(0) => Ok(Step::Eof),
+            Ok(n) => {
+                self.len += n;
+                Ok(Step::Moved(n))
+            }
+            // With bytes already queued the pipe may be out of slots while the source
+            // still has data; only an empty pipe proves the source is dry.
+            Err(e) if would_block(&e) && self.len > 0 => Ok(Step::Full),
+            Err(e) if would_block(&e) => Ok(Step::Blocked),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn drain_to(&mut self, fd: RawFd) -> io::Result<Step> {
+        if self.len == 0 {
+            return Ok(Step::Blocked);
+        }
+        match sys_splice(self.rd.as_raw_fd(), fd, self.len) {
+            Ok(n) => {
+                self.len -= n;
+                Ok(Step::Moved(n))
+            }
+            Err(e) if would_block(&e) => Ok(Step::Blocked),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Take the queued bytes out into memory (when splice turns out not to work on
+    /// the destination after all).
+    pub fn into_mem(mut self) -> io::Result<MemBuf> {
+        let mut mem = MemBuf::new(MEM_CAP.max(self.len));
+        while self.len > 0 {
+            let want = self.len;
+            let tail = mem.tail();
+            let n = want.min(tail.len());
+            let n = sys_read(self.rd.as_raw_fd(), &mut tail[..n])?;
+            mem.end += n;
+            self.len -= n;
+        }
+        Ok(mem)
+    }
+}
+
+/// The queue of one pump: spliced or in memory.
+pub enum Buffer {
+    Mem(MemBuf),
+    Pipe(PipeBuf),
+}
+
+impl Buffer {
+    pub fn len(&self) -> usize {
+        match self {
+            Buffer::Mem(m) => m.len(),
+            Buffer::Pipe(p) => p.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn has_room(&self) -> bool {
+        match self {
+            Buffer::Mem(m) => m.room() > 0,
+            Buffer::Pipe(p) => p.len < p.cap,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn crlf_expands_each_lf() {
+        let (a, b) = UnixStream::pair().unwrap();
+        sys_write(a.as_raw_fd(), b"a\nbc\n\nd").unwrap();
+        let mut m = MemBuf::new(64);
+        assert_eq!(m.fill_crlf_from(b.as_raw_fd()).unwrap(), Step::Moved(7));
+        assert_eq!(m.bytes(), b"a\r\nbc\r\n\r\nd");
+    }
+
+    #[test]
+    fn mem_compacts_and_keeps_order() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut m = MemBuf::new(8);
+        sys_write(a.as_raw_fd(), b"12345678").unwrap();
+        m.fill_from(b.as_raw_fd()).unwrap();
+        m.consume(5);
+        sys_write(a.as_raw_fd(), b"abcde").unwrap();
+        m.fill_from(b.as_raw_fd()).unwrap();
+        assert_eq!(m.bytes(), b"678abcde");
+    }
+
+    #[test]
+    fn pipe_round_trip() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (c, d) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let mut p = PipeBuf::new().unwrap();
+        assert_eq!(p.fill_from(b.as_raw_fd()).unwrap(), Step::Blocked);
+        sys_write(a.as_raw_fd(), b"hello").unwrap();
+        assert_eq!(p.fill_from(b.as_raw_fd()).unwrap(), Step::Moved(5));
+        assert_eq!(p.drain_to(c.as_raw_fd()).unwrap(), Step::Moved(5));
+        let mut out = [0u8; 5];
+        assert_eq!(sys_read(d.as_raw_fd(), &mut out).unwrap(), 5);
+        assert_eq!(&out, b"hello");
+        drop(a);
+        assert_eq!(p.fill_from(b.as_raw_fd()).unwrap(), Step::Eof);
+    }
+}

@@ -1,0 +1,91 @@
+//! The one place that polls.
+//!
+//! A `Session` (a bridge, a listener, a scan) registers its descriptors, gets every
+//! event, and after each batch says whether to go on and until when it may sleep.
+//! Signals arrive through a self-pipe per signal, so the loop returns normally and every
+//! `Drop` guard (stdio flags, sockets) runs.
+
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use mio::event::Event;
+use mio::{Events, Interest, Poll, Registry, Token};
+
+/// Signals that end rnc cleanly; the exit code is 128 + the signal number.
+const SIGNALS: [i32; 3] = [
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+];
+
+/// Tokens below this are the loop's own (one per signal); sessions use the rest.
+pub const FIRST_SESSION_TOKEN: usize = 8;
+
+/// What a session wants after a batch of events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep going; wake at this instant even if nothing happens.
+    Wait(Option<Instant>),
+    /// Stop with this exit code.
+    Exit(i32),
+}
+
+pub trait Session {
+    /// Register the first descriptors.
+    fn start(&mut self, reg: &Registry) -> Result<()>;
+    /// One readiness event for one of the session's tokens.
+    fn on_event(&mut self, reg: &Registry, ev: &Event) -> Result<()>;
+    /// Do the I/O the events allowed, fix interests, and decide what happens next.
+    /// Also called once before the first poll and whenever a deadline passes.
+    fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow>;
+}
+
+/// Run a session until it exits or a signal arrives; returns the exit code.
+pub fn run(session: &mut impl Session) -> Result<i32> {
+    let mut poll = Poll::new().context("epoll_create")?;
+    let mut events = Events::with_capacity(1024);
+
+    // The write ends stay registered with signal-hook for the life of the process.
+    let mut sig_readers = Vec::new();
+    for (i, &sig) in SIGNALS.iter().enumerate() {
+        let (rx, tx) = UnixStream::pair().context("socketpair")?;
+        rx.set_nonblocking(true).context("fcntl O_NONBLOCK")?;
+        tx.set_nonblocking(true).context("fcntl O_NONBLOCK")?;
+        signal_hook::low_level::pipe::register(sig, OwnedFd::from(tx))
+            .context("installing a signal handler")?;
+        let mut rx = mio::net::UnixStream::from_std(rx);
+        poll.registry()
+            .register(&mut rx, Token(i), Interest::READABLE)
+            .context("epoll_ctl")?;
+        sig_readers.push(rx);
+    }
+
+    session.start(poll.registry())?;
+    loop {
+        let flow = session.step(poll.registry(), Instant::now())?;
+        let timeout = match flow {
+            Flow::Exit(code) => return Ok(code),
+            Flow::Wait(deadline) => deadline.map(|d| d.saturating_duration_since(Instant::now())),
+        };
+        match poll.poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context("epoll_wait"),
+        }
+        for ev in events.iter() {
+            let Token(t) = ev.token();
+            if t < FIRST_SESSION_TOKEN {
+                if let Some(rx) = sig_readers.get_mut(t) {
+                    let mut sink = [0u8; 64];
+                    while matches!(rx.read(&mut sink), Ok(n) if n > 0) {}
+                    return Ok(128 + SIGNALS[t]);
+                }
+                continue;
+            }
+            session.on_event(poll.registry(), ev)?;
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The listening sockets of every server mode, and accepting from them.
+//!
+//! Out of descriptors (EMFILE/ENFILE), accept would fail on every wakeup and spin the
+//! loop; instead accepting pauses until a client leaves or a short delay passes.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use mio::event::Event;
+use mio::{Interest, Registry, Token};
+
+use crate::endpoint::Endpoint;
+
+/// How long accepting rests after running out of descriptors.
+const EMFILE_PAUSE: Duration = Duration::from_millis(250);
+
+pub struct Listeners {
+    socks: Vec<(TcpListener, Endpoint)>,
+    paused_until: Option<Instant>,
+}
+
+impl Listeners {
+    /// Tokens `first..first + n` go to the n listeners.
+    pub fn new(socks: Vec<TcpListener>, first: usize) -> Listeners {
+        let socks = socks
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let ep = Endpoint::new(l.as_raw_fd(), Token(first + i));
+                (l, ep)
+            })
+            .collect();
+        Listeners {
+            socks,
+            paused_until: None,
+        }
+    }
+
+    pub fn owns(&self, t: Token) -> bool {
+        self.socks.iter().any(|(_, ep)| ep.token == t)
+    }
+
+    pub fn on_event(&mut self, ev: &Event) {
+        for (_, ep) in &mut self.socks {
+            if ep.token == ev.token() {
+                ep.on_event(ev);
+            }
+        }
+    }
+
+    /// Accept every pending connection (up to `max`), in listener order.
+    pub fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<(TcpStream, SocketAddr)>> {
+        let mut out = Vec::new();
+        if self.paused_until.is_some_and(|t| now < t) {
+            return Ok(out);
+        }
+        self.paused_until = None;
+        for (l, ep) in &mut self.socks {
+            while ep.readable && out.len() < max {
+                match l.accept() {
+                    Ok(c) => out.push(c),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => ep.blocked_read(),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    // The client gave up before we took it: not our problem.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                        self.paused_until = Some(now + EMFILE_PAUSE);
+                        return Ok(out);
+                    }
+                    Err(e) => return Err(anyhow::Error::new(e).context("accept")),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A descriptor came free: accepting may resume at once.
+    pub fn resume(&mut self) {
+        self.paused_until = None;
+    }
+
+    /// Register for accepts unless paused; returns when to look again if paused.
+    pub fn arm(&mut self, reg: &Registry) -> Result<Option<Instant>> {
+        let want = self.paused_until.is_none().then_some(Interest::READABLE);
+        for (_, ep) in &mut self.socks {
+            ep.set_interest(reg, want)?;
+        }
+        Ok(self.paused_until)
+    }
+
+    pub fn close(mut self, reg: &Registry) {
+        for (_, ep) in &mut self.socks {
+            ep.release(reg);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! rnc: a netcat that scripts can rely on.
+//!
+//! # Layout
+//! - `cli`: the command line (clap derive only).
+//! - `config`: `Cli` → `Config`, nc's conflict checks.
+//! - `net`: resolve, connect, bind, nc's `-v` wording.
+//! - `stdio`: stdin/stdout kinds and the O_NONBLOCK guard.
+//! - `buf`: bounded queues (splice pipe or memory); `pump`: one direction with EOF.
+//! - `endpoint`: one descriptor's readiness and registration.
+//! - `event_loop`: the only `Poll::poll`, signals, the `Session` trait.
+//! - `bridge`: stdin/stdout ⇄ one socket with nc's half-close rules.
+//! - `listener`: listening sockets and accept with EMFILE back-off.
+//! - `mode/`: one file per mode.
+
+mod bridge;
+mod buf;
+mod cli;
+mod config;
+mod endpoint;
+mod event_loop;
+mod listener;
+mod mode;
+mod net;
+mod pump;
+mod stdio;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    stdio::fill_closed_std_fds();
+    let code = match cli::Cli::try_parse() {
+        Err(e) if e.use_stderr() => {
+            eprintln!("rnc: {}", clap_one_line(&e));
+            1
+        }
+        // Help and version: clap prints them; exit 0.
+        Err(e) => {
+            let _ = e.print();
+            0
+        }
+        Ok(cli) => match config::Config::from_cli(cli).and_then(|cfg| mode::run(&cfg)) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("rnc: {}", error_line(&e));
+                1
+            }
+        },
+    };
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// err(3)'s form: every context, then the cause, with strerror's words for OS errors.
+fn error_line(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| match c.downcast_ref::<std::io::Error>() {
+            Some(io) => net::os_message(io),
+            None => c.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// clap's first line without its `error: ` prefix (usage and tips stay out).
+fn clap_one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
+}

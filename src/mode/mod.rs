@@ -1,0 +1,28 @@
+//! One file per mode: each gets its sockets and hands a session to the event loop.
+
+mod connect;
+mod keep_open;
+mod listen;
+mod scan;
+
+use anyhow::Result;
+
+use crate::config::{Config, Mode};
+
+/// Run the mode the command line chose; returns the exit code.
+pub fn run(cfg: &Config) -> Result<i32> {
+    match &cfg.mode {
+        Mode::Connect {
+            host,
+            port,
+            source,
+            source_port,
+        } => connect::run(cfg, host, *port, source.as_deref(), *source_port),
+        Mode::Listen {
+            addr,
+            port,
+            keep_open,
+        } => listen::run(cfg, addr.as_deref(), *port, *keep_open),
+        Mode::Scan { host, ports } => scan::run(cfg, host, ports),
+    }
+}

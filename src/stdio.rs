@@ -1,0 +1,121 @@
+//! stdin and stdout as the loop sees them.
+//!
+//! O_NONBLOCK lives on the open file description, which is shared with the user's
+//! shell: `NonBlockGuard` records every flag before changing any (stdin and stdout are
+//! often the same terminal) and puts them back on drop, on every exit path.
+
+use std::io;
+use std::os::fd::RawFd;
+
+pub const STDIN: RawFd = 0;
+pub const STDOUT: RawFd = 1;
+
+/// What kind of file a descriptor is; decides splice(2) and whether epoll takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FdKind {
+    Socket,
+    Pipe,
+    /// A regular file; `append` files refuse splice.
+    File {
+        append: bool,
+    },
+    /// /dev/null: epoll refuses it, splice writes to it.
+    DevNull,
+    /// A terminal or another character device.
+    Tty,
+    Other,
+}
+
+impl FdKind {
+    pub fn of(fd: RawFd) -> io::Result<FdKind> {
+        // SAFETY: fstat writes into a zeroed stat of the right type.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFSOCK => FdKind::Socket,
+            libc::S_IFIFO => FdKind::Pipe,
+            libc::S_IFREG => FdKind::File {
+                append: get_fl(fd)? & libc::O_APPEND != 0,
+            },
+            libc::S_IFCHR if st.st_rdev == libc::makedev(1, 3) => FdKind::DevNull,
+            libc::S_IFCHR => FdKind::Tty,
+            _ => FdKind::Other,
+        };
+        Ok(kind)
+    }
+}
+
+/// True when fd is a terminal (the "exit when the peer is done" rule of connect mode).
+pub fn is_tty(fd: RawFd) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// True when fd refers to an open descriptor (`rnc <&-` starts with fd 0 closed).
+pub fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only inspects the descriptor.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+fn get_fl(fd: RawFd) -> io::Result<libc::c_int> {
+    // SAFETY: F_GETFL only reads flags.
+    let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if fl == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(fl)
+    }
+}
+
+fn set_fl(fd: RawFd, fl: libc::c_int) -> io::Result<()> {
+    // SAFETY: F_SETFL with flags read from the same descriptor.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, fl) } == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Puts O_NONBLOCK on the given descriptors and restores their flags on drop.
+pub struct NonBlockGuard {
+    saved: Vec<(RawFd, libc::c_int)>,
+}
+
+impl NonBlockGuard {
+    pub fn new(fds: &[RawFd]) -> io::Result<NonBlockGuard> {
+        // Read all first: when two fds share a description, the second read must not
+        // see the flag the first set.
+        let mut saved = Vec::new();
+        for &fd in fds {
+            if is_open(fd) {
+                saved.push((fd, get_fl(fd)?));
+            }
+        }
+        let guard = NonBlockGuard { saved };
+        for &(fd, fl) in &guard.saved {
+            set_fl(fd, fl | libc::O_NONBLOCK)?;
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for NonBlockGuard {
+    fn drop(&mut self) {
+        for &(fd, fl) in self.saved.iter().rev() {
+            let _ = set_fl(fd, fl);
+        }
+    }
+}
+
+/// Put /dev/null on fds 0, 1 and 2 if they are closed at start (`rnc ... <&-`), so no
+/// socket rnc opens later can land on them and be taken for stdin or stdout.
+pub fn fill_closed_std_fds() {
+    for fd in 0..3 {
+        if !is_open(fd) {
+            // SAFETY: open returns the lowest free descriptor, which is `fd` here.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The harness: spawn rnc with piped stdio, read its stderr line by line and its
+//! stdout as bytes, each with a deadline; kill it on drop.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const SECS5: Duration = Duration::from_secs(5);
+pub const SECS10: Duration = Duration::from_secs(10);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_rnc")
+}
+
+/// A running rnc.
+pub struct Rnc {
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    stderr: Receiver<String>,
+    stdout: Option<Receiver<Vec<u8>>>,
+    /// Every stderr line seen so far.
+    pub err_lines: Vec<String>,
+    out_buf: Vec<u8>,
+    out_eof: bool,
+}
+
+pub struct Spawn {
+    args: Vec<String>,
+    stdin: Stdio,
+    stdout: Option<Stdio>,
+}
+
+pub fn rnc<I, S>(args: I) -> Spawn
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    Spawn {
+        args: args.into_iter().map(|s| s.as_ref().to_string()).collect(),
+        stdin: Stdio::piped(),
+        stdout: None,
+    }
+}
+
+impl Spawn {
+    pub fn stdin(mut self, s: impl Into<Stdio>) -> Spawn {
+        self.stdin = s.into();
+        self
+    }
+
+    pub fn stdout(mut self, s: impl Into<Stdio>) -> Spawn {
+        self.stdout = Some(s.into());
+        self
+    }
+
+    pub fn spawn(self) -> Rnc {
+        let piped_out = self.stdout.is_none();
+        let mut child = Command::new(bin())
+            .args(&self.args)
+            .stdin(self.stdin)
+            .stdout(self.stdout.unwrap_or_else(Stdio::piped))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn rnc");
+        let (etx, erx) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if etx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdout = if piped_out {
+            let (otx, orx) = mpsc::channel();
+            let mut out = child.stdout.take().unwrap();
+            thread::spawn(move || {
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    match out.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if otx.send(buf[..n].to_vec()).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+            Some(orx)
+        } else {
+            None
+        };
+        Rnc {
+            stdin: child.stdin.take(),
+            child,
+            stderr: erx,
+            stdout,
+            err_lines: Vec::new(),
+            out_buf: Vec::new(),
+            out_eof: false,
+        }
+    }
+}
+
+impl Rnc {
+    /// Wait for a stderr line containing `needle`; returns it.
+    pub fn wait_err(&mut self, needle: &str, within: Duration) -> String {
+        if let Some(l) = self.err_lines.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        let end = Instant::now() + within;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    self.err_lines.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!(
+                    "no stderr line with {needle:?} ({e:?}); got {:?}",
+                    self.err_lines
+                ),
+            }
+        }
+    }
+
+    /// The port from nc's `Listening on ADDR PORT` (first listener).
+    pub fn listen_port(&mut self) -> u16 {
+        let line = self.wait_err("Listening on", SECS5);
+        line.rsplit(' ').next().unwrap().parse().expect("port")
+    }
+
+    /// Send bytes to rnc's stdin.
+    pub fn send(&mut self, data: &[u8]) {
+        self.stdin
+            .as_mut()
+            .expect("stdin piped")
+            .write_all(data)
+            .unwrap();
+    }
+
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    fn pull_stdout(&mut self, until: Instant) -> bool {
+        let rx = self.stdout.as_ref().expect("stdout piped");
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(chunk) => {
+                self.out_buf.extend_from_slice(&chunk);
+                true
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                self.out_eof = true;
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+        }
+    }
+
+    /// Read stdout until it holds `n` bytes; returns them (and keeps the rest).
+    pub fn read_out(&mut self, n: usize, within: Duration) -> Vec<u8> {
+        let end = Instant::now() + within;
+        while self.out_buf.len() < n && !self.out_eof && Instant::now() < end {
+            self.pull_stdout(end);
+        }
+        assert!(
+            self.out_buf.len() >= n,
+            "stdout: wanted {n} bytes, got {:?}",
+            String::from_utf8_lossy(&self.out_buf)
+        );
+        self.out_buf.drain(..n).collect()
+    }
+
+    /// Stop reading rnc's stdout: the pipe closes at the next chunk, as with `| head`.
+    pub fn stop_reading_stdout(&mut self) {
+        self.stdout = None;
+    }
+
+    /// Everything on stdout until rnc closes it.
+    pub fn read_out_to_end(&mut self, within: Duration) -> Vec<u8> {
+        let end = Instant::now() + within;
+        while !self.out_eof {
+            assert!(Instant::now() < end, "stdout not closed in {within:?}");
+            self.pull_stdout(end);
+        }
+        std::mem::take(&mut self.out_buf)
+    }
+
+    /// Wait for exit; panics after `within`.
+    pub fn wait(&mut self, within: Duration) -> ExitStatus {
+        let end = Instant::now() + within;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                // Collect the rest of stderr for assertions.
+                while let Ok(l) = self.stderr.recv_timeout(Duration::from_millis(500)) {
+                    self.err_lines.push(l);
+                }
+                return st;
+            }
+            assert!(
+                Instant::now() < end,
+                "rnc still running after {within:?}; stderr {:?}",
+                self.err_lines
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Exit code; a signal death fails the test.
+    pub fn code(&mut self, within: Duration) -> i32 {
+        let st = self.wait(within);
+        st.code()
+            .unwrap_or_else(|| panic!("killed by signal {:?}", st.signal()))
+    }
+
+    /// True if rnc is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+}
+
+impl Drop for Rnc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A std listener on 127.0.0.1 with its port.
+pub fn peer_listener() -> (TcpListener, u16) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    (l, p)
+}
+
+/// Accept with a deadline.
+pub fn accept(l: &TcpListener, within: Duration) -> TcpStream {
+    l.set_nonblocking(true).unwrap();
+    let end = Instant::now() + within;
+    loop {
+        match l.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(within)).unwrap();
+                return s;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < end, "no connection within {within:?}");
+                thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+/// Connect to 127.0.0.1:port with read timeouts set.
+pub fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(SECS5)).unwrap();
+    s
+}
+
+/// Read exactly n bytes (deadline from the socket's read timeout).
+pub fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut v = vec![0; n];
+    s.read_exact(&mut v).expect("read_exact");
+    v
+}
+
+/// Read until EOF.
+pub fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
+    let mut v = Vec::new();
+    s.read_to_end(&mut v).expect("read_to_end");
+    v
+}
+
+/// True if the peer's FIN arrives within `within` (no data expected first).
+pub fn sees_eof(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut b = [0u8; 1];
+    let r = s.read(&mut b);
+    s.set_read_timeout(Some(SECS5)).unwrap();
+    match r {
+        Ok(0) => true,
+        Ok(_) => panic!("unexpected data"),
+        Err(_) => false,
+    }
+}
+
+/// Close with RST (SO_LINGER 0).
+pub fn reset(s: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: valid socket and option.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(s);
+}
+
+/// A small deterministic pseudo-random byte stream (xorshift).
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(n + 8);
+    while v.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(n);
+    v
+}
+
+/// FNV-1a, enough to compare large transfers.
+pub fn hash(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
+}
