@@ -30,6 +30,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     stdio::fill_closed_std_fds();
+    stdio::raise_nofile_limit();
     let code = match cli::Cli::try_parse() {
         Err(e) if e.use_stderr() => {
             eprintln!("rnc: {}", clap_one_line(&e));
