@@ -77,6 +77,14 @@ pub struct Cli {
     #[arg(short = 's', long = "source", value_name = "source")]
     pub source: Option<String>,
 
+    /// Use UDP instead of TCP
+    #[arg(short = 'u', long = "udp")]
+    pub udp: bool,
+
+    /// Use Unix-domain sockets (destination is a path, @name for abstract)
+    #[arg(short = 'U', long = "unixsock")]
+    pub unixsock: bool,
+
     /// Verbose (repeat for more)
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,

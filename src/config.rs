@@ -15,6 +15,10 @@ use crate::net::{self, Family};
 pub struct Config {
     pub mode: Mode,
     pub family: Family,
+    /// `-u`: datagrams instead of a stream.
+    pub udp: bool,
+    /// `-U`: Unix-domain sockets; the destination is a path.
+    pub unix: bool,
     /// `-n`: numeric hosts and ports only, no reverse lookups in messages.
     pub numeric: bool,
     pub verbose: u8,
@@ -152,6 +156,8 @@ impl Config {
         Ok(Config {
             mode,
             family,
+            udp: cli.udp,
+            unix: cli.unixsock,
             numeric: cli.nodns,
             verbose: cli.verbose,
             so_debug: cli.debug,

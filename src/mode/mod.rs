@@ -11,6 +11,9 @@ use crate::config::{Config, Mode};
 
 /// Run the mode the command line chose; returns the exit code.
 pub fn run(cfg: &Config) -> Result<i32> {
+    if cfg.udp || cfg.unix {
+        anyhow::bail!("-u and -U are not supported yet");
+    }
     match &cfg.mode {
         Mode::Connect {
             host,
