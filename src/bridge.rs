@@ -2,8 +2,6 @@
 //! nc.openbsd's EOF and half-close rules in one place (`step`).
 
 use std::io;
-use std::net::{Shutdown, TcpStream};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
@@ -11,10 +9,11 @@ use mio::event::Event;
 use mio::{Registry, Token};
 
 use crate::config::IoRules;
+use crate::conn::Conn;
 use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{Flow, Session};
 use crate::net::os_message;
-use crate::pump::{Pump, PumpError, Shaping};
+use crate::pump::{Framing, Pump, PumpError, Shaping};
 use crate::stdio::{self, FdKind};
 
 pub const STDIN: Token = Token(8);
@@ -29,7 +28,10 @@ pub enum Role {
 }
 
 pub struct Bridge {
-    net: TcpStream,
+    net: Conn,
+    /// The peer as `-v` lines name it (`HOST port PORT (udp)`).
+    peer: String,
+    verbose: u8,
     net_ep: Endpoint,
     stdin_ep: Endpoint,
     stdout_ep: Endpoint,
@@ -51,8 +53,18 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    pub fn new(net: TcpStream, role: Role, rules: &IoRules) -> Result<Bridge> {
-        net.set_nonblocking(true)?;
+    pub fn new(
+        net: Conn,
+        role: Role,
+        rules: &IoRules,
+        peer: String,
+        verbose: u8,
+    ) -> Result<Bridge> {
+        net.set_nonblocking()?;
+        let (up_framing, down_framing) = match net.is_datagram() {
+            true => (Framing::DatagramOut, Framing::DatagramIn),
+            false => (Framing::Stream, Framing::Stream),
+        };
         let stdin_kind = FdKind::of(stdio::STDIN).unwrap_or(FdKind::Other);
         let stdout_kind = FdKind::of(stdio::STDOUT).unwrap_or(FdKind::Other);
         let shaping = Shaping {
@@ -62,12 +74,19 @@ impl Bridge {
         let up = if rules.no_stdin {
             Pump::finished_from_start()
         } else {
-            Pump::new(stdin_kind, FdKind::Socket, shaping)
+            Pump::framed(stdin_kind, FdKind::Socket, shaping, up_framing)
         };
-        let down = Pump::new(FdKind::Socket, stdout_kind, Shaping::default());
+        let down = Pump::framed(
+            FdKind::Socket,
+            stdout_kind,
+            Shaping::default(),
+            down_framing,
+        );
         Ok(Bridge {
-            net_ep: Endpoint::new(net.as_raw_fd(), NET),
+            net_ep: Endpoint::new(net.fd(), NET),
             net,
+            peer,
+            verbose,
             stdin_ep: Endpoint::new(stdio::STDIN, STDIN),
             stdout_ep: Endpoint::new(stdio::STDOUT, STDOUT),
             up,
@@ -85,17 +104,48 @@ impl Bridge {
     fn send_fin(&mut self) {
         if !self.fin_sent {
             self.fin_sent = true;
-            // ENOTCONN here means the peer is already gone; nothing to tell it.
-            let _ = self.net.shutdown(Shutdown::Write);
+            self.net.shutdown_write();
         }
+    }
+
+    /// A datagram peer answered with ICMP port-unreachable: say so with -v and go on,
+    /// since replies may still come (nc.openbsd keeps the session too).
+    fn refused(&self, e: &io::Error) -> bool {
+        if self.net.is_datagram() && e.raw_os_error() == Some(libc::ECONNREFUSED) {
+            if self.verbose > 0 {
+                eprintln!("rnc: connect to {} failed: {}", self.peer, os_message(e));
+            }
+            return true;
+        }
+        false
     }
 
     /// Run both pumps; errors become an exit or an error message.
     fn pump(&mut self, now: Instant) -> Result<Option<i32>> {
         let mut moved = false;
+        // Each reported refusal consumes the socket's pending error: try again, boundedly.
+        for _ in 0..4 {
+            match self.pump_once(now)? {
+                Pumped::Moved(m) => {
+                    moved |= m;
+                    break;
+                }
+                Pumped::Refused => moved = true,
+                Pumped::Exit(code) => return Ok(Some(code)),
+            }
+        }
+        if moved {
+            self.last_active = now;
+        }
+        Ok(None)
+    }
+
+    fn pump_once(&mut self, now: Instant) -> Result<Pumped> {
+        let mut moved = false;
         if !self.net_write_closed {
             match self.up.progress(&mut self.stdin_ep, &mut self.net_ep, now) {
                 Ok(m) => moved |= m,
+                Err(PumpError::Write(e)) if self.refused(&e) => return Ok(Pumped::Refused),
                 Err(PumpError::Read(e)) => {
                     return Err(anyhow!("read from stdin failed: {}", os_message(&e)))
                 }
@@ -115,22 +165,27 @@ impl Bridge {
             .progress(&mut self.net_ep, &mut self.stdout_ep, now)
         {
             Ok(m) => moved |= m,
+            Err(PumpError::Read(e)) if self.refused(&e) => return Ok(Pumped::Refused),
             Err(PumpError::Read(e)) => {
                 return Err(anyhow!("read from network failed: {}", os_message(&e)))
             }
             // The reader of our stdout went away (`rnc ... | head`): stop quietly.
             Err(PumpError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
-                return Ok(Some(0))
+                return Ok(Pumped::Exit(0))
             }
             Err(PumpError::Write(e)) => {
                 return Err(anyhow!("write to stdout failed: {}", os_message(&e)))
             }
         }
-        if moved {
-            self.last_active = now;
-        }
-        Ok(None)
+        Ok(Pumped::Moved(moved))
     }
+}
+
+/// What one round of both pumps did.
+enum Pumped {
+    Moved(bool),
+    Refused,
+    Exit(i32),
 }
 
 fn is_hangup(e: &io::Error) -> bool {
@@ -174,7 +229,7 @@ impl Session for Bridge {
             if self.eof_at.is_none() {
                 self.eof_at = Some(now);
             }
-            if self.rules.send_eof {
+            if self.rules.send_eof && !self.net.is_datagram() {
                 self.send_fin();
             }
         }

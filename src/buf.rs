@@ -133,12 +133,14 @@ impl MemBuf {
         self.end += n;
     }
 
-    pub fn fill_from(&mut self, fd: RawFd) -> io::Result<Step> {
+    /// Read at most `max` bytes from fd into the free space.
+    pub fn fill_from(&mut self, fd: RawFd, max: usize) -> io::Result<Step> {
         let tail = self.tail();
         if tail.is_empty() {
             return Ok(Step::Full);
         }
-        match sys_read(fd, tail) {
+        let n = tail.len().min(max);
+        match sys_read(fd, &mut tail[..n]) {
             Ok(0) => Ok(Step::Eof),
             Ok(n) => {
                 self.end += n;
@@ -150,10 +152,10 @@ impl MemBuf {
     }
 
     /// Like `fill_from`, but every LF read goes in as CR LF (`-C`).
-    pub fn fill_crlf_from(&mut self, fd: RawFd) -> io::Result<Step> {
+    pub fn fill_crlf_from(&mut self, fd: RawFd, max: usize) -> io::Result<Step> {
         let mut scratch = [0u8; 16 * 1024];
         // Worst case every byte is a LF and doubles.
-        let want = (self.room() / 2).min(scratch.len());
+        let want = (self.room().min(max) / 2).min(scratch.len());
         if want == 0 {
             return Ok(Step::Full);
         }
@@ -308,7 +310,10 @@ mod tests {
         let (a, b) = UnixStream::pair().unwrap();
         sys_write(a.as_raw_fd(), b"a\nbc\n\nd").unwrap();
         let mut m = MemBuf::new(64);
-        assert_eq!(m.fill_crlf_from(b.as_raw_fd()).unwrap(), Step::Moved(7));
+        assert_eq!(
+            m.fill_crlf_from(b.as_raw_fd(), usize::MAX).unwrap(),
+            Step::Moved(7)
+        );
         assert_eq!(m.bytes(), b"a\r\nbc\r\n\r\nd");
     }
 
@@ -317,10 +322,10 @@ mod tests {
         let (a, b) = UnixStream::pair().unwrap();
         let mut m = MemBuf::new(8);
         sys_write(a.as_raw_fd(), b"12345678").unwrap();
-        m.fill_from(b.as_raw_fd()).unwrap();
+        m.fill_from(b.as_raw_fd(), usize::MAX).unwrap();
         m.consume(5);
         sys_write(a.as_raw_fd(), b"abcde").unwrap();
-        m.fill_from(b.as_raw_fd()).unwrap();
+        m.fill_from(b.as_raw_fd(), usize::MAX).unwrap();
         assert_eq!(m.bytes(), b"678abcde");
     }
 

@@ -32,14 +32,14 @@ pub struct Config {
 /// The modes; each has a file in `src/mode/`.
 #[derive(Debug, Clone)]
 pub enum Mode {
-    /// `rnc host port`
+    /// `rnc host port` (with `-U`, `host` is the socket path and `port` is 0)
     Connect {
         host: String,
         port: u16,
         source: Option<String>,
         source_port: Option<u16>,
     },
-    /// `rnc -l [addr] port`
+    /// `rnc -l [addr] port` (with `-U`, `addr` is the socket path and `port` is 0)
     Listen {
         addr: Option<String>,
         port: u16,
@@ -104,7 +104,30 @@ impl Config {
             bail!("cannot use -s and -l");
         }
 
-        let mode = if cli.listen {
+        let mode = if cli.unixsock {
+            // -U: the one positional is a socket path (or @name); there is no port.
+            if cli.zero_io {
+                bail!("cannot use -z and -U");
+            }
+            let path = match args.as_slice() {
+                [p] => p.clone(),
+                [] => bail!("missing socket path: -U needs a path"),
+                [_, extra, ..] => bail!("too many arguments: {extra}"),
+            };
+            match cli.listen {
+                true => Mode::Listen {
+                    addr: Some(path),
+                    port: 0,
+                    keep_open: cli.keep_open,
+                },
+                false => Mode::Connect {
+                    host: path,
+                    port: 0,
+                    source: None,
+                    source_port: None,
+                },
+            }
+        } else if cli.listen {
             let (addr, port) = match (cli.source_port.as_deref(), args.as_slice()) {
                 (Some(p), []) => (None, parse_port(p, true)?),
                 (Some(p), [a]) if net::looks_like_port(a) => {
@@ -309,6 +332,20 @@ mod tests {
         assert_eq!(c.io.idle_timeout, None);
         let c = cfg(&["-w", "500ms", "h", "1"]).unwrap();
         assert_eq!(c.io.idle_timeout, Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn unix_paths_take_the_place_of_host_and_port() {
+        match cfg(&["-U", "/tmp/s"]).unwrap().mode {
+            Mode::Connect { host, port: 0, .. } => assert_eq!(host, "/tmp/s"),
+            m => panic!("{m:?}"),
+        }
+        match cfg(&["-l", "-U", "@name"]).unwrap().mode {
+            Mode::Listen { addr, port: 0, .. } => assert_eq!(addr.as_deref(), Some("@name")),
+            m => panic!("{m:?}"),
+        }
+        assert_eq!(err(&["-U"]), "missing socket path: -U needs a path");
+        assert_eq!(err(&["-zU", "/tmp/s"]), "cannot use -z and -U");
     }
 
     #[test]

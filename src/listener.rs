@@ -4,32 +4,63 @@
 //! loop; instead accepting pauses until a client leaves or a short delay passes.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use mio::event::Event;
 use mio::{Interest, Registry, Token};
 
+use crate::conn::{Conn, Peer};
 use crate::endpoint::Endpoint;
 
 /// How long accepting rests after running out of descriptors.
 const EMFILE_PAUSE: Duration = Duration::from_millis(250);
 
+/// A listening stream socket.
+pub enum Listener {
+    Tcp(TcpListener),
+    /// With the path it listens on, which names clients that bound none.
+    Unix(UnixListener, String),
+}
+
+impl Listener {
+    fn fd(&self) -> i32 {
+        match self {
+            Listener::Tcp(l) => l.as_raw_fd(),
+            Listener::Unix(l, _) => l.as_raw_fd(),
+        }
+    }
+
+    fn accept(&self) -> io::Result<(Conn, Peer)> {
+        match self {
+            Listener::Tcp(l) => l.accept().map(|(s, a)| (Conn::Tcp(s), Peer::Inet(a))),
+            Listener::Unix(l, path) => l.accept().map(|(s, a)| {
+                let peer = match a.is_unnamed() {
+                    true => path.clone(),
+                    false => crate::unix::describe(&a),
+                };
+                (Conn::Unix(s), Peer::Unix(peer))
+            }),
+        }
+    }
+}
+
 pub struct Listeners {
-    socks: Vec<(TcpListener, Endpoint)>,
+    socks: Vec<(Listener, Endpoint)>,
     paused_until: Option<Instant>,
 }
 
 impl Listeners {
     /// Tokens `first..first + n` go to the n listeners.
-    pub fn new(socks: Vec<TcpListener>, first: usize) -> Listeners {
+    pub fn new(socks: Vec<Listener>, first: usize) -> Listeners {
         let socks = socks
             .into_iter()
             .enumerate()
             .map(|(i, l)| {
-                let ep = Endpoint::new(l.as_raw_fd(), Token(first + i));
+                let ep = Endpoint::new(l.fd(), Token(first + i));
                 (l, ep)
             })
             .collect();
@@ -52,7 +83,7 @@ impl Listeners {
     }
 
     /// Accept every pending connection (up to `max`), in listener order.
-    pub fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<(TcpStream, SocketAddr)>> {
+    pub fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<(Conn, Peer)>> {
         let mut out = Vec::new();
         if self.paused_until.is_some_and(|t| now < t) {
             return Ok(out);

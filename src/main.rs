@@ -9,6 +9,8 @@
 //! - `endpoint`: one descriptor's readiness and registration.
 //! - `event_loop`: the only `Poll::poll`, signals, the `Session` trait.
 //! - `bridge`: stdin/stdout ⇄ one socket with nc's half-close rules.
+//! - `conn`: the socket at the far end (TCP, UDP, Unix stream or datagram).
+//! - `unix`: Unix-domain paths, abstract names, stale socket files.
 //! - `listener`: listening sockets and accept with EMFILE back-off.
 //! - `mode/`: one file per mode.
 
@@ -16,6 +18,7 @@ mod bridge;
 mod buf;
 mod cli;
 mod config;
+mod conn;
 mod endpoint;
 mod event_loop;
 mod listener;
@@ -23,6 +26,7 @@ mod mode;
 mod net;
 mod pump;
 mod stdio;
+mod unix;
 
 use std::process::ExitCode;
 

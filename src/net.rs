@@ -183,7 +183,7 @@ fn new_socket(addr: &SocketAddr, opts: SockOpts) -> Result<Socket> {
     Ok(sock)
 }
 
-fn set_so_debug(sock: &Socket) -> io::Result<()> {
+pub fn set_so_debug(sock: &Socket) -> io::Result<()> {
     let one: libc::c_int = 1;
     // SAFETY: valid fd, option pointer and length.
     let rc = unsafe {
@@ -219,13 +219,8 @@ pub fn connect_one(
 ) -> io::Result<std::net::TcpStream> {
     let sock = new_socket(addr, opts).map_err(io::Error::other)?;
     if src.addr.is_some() || src.port.is_some() {
-        let ip = src.addr.unwrap_or(if addr.is_ipv4() {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-        });
         sock.set_reuse_address(true)?;
-        sock.bind(&SocketAddr::new(ip, src.port.unwrap_or(0)).into())?;
+        sock.bind(&source_sockaddr(addr, src).into())?;
     }
     let sa: SockAddr = (*addr).into();
     match timeout {
@@ -233,6 +228,16 @@ pub fn connect_one(
         None => sock.connect(&sa)?,
     }
     Ok(sock.into())
+}
+
+/// The local address for `-s`/`-p`, in the family of the destination.
+pub fn source_sockaddr(dest: &SocketAddr, src: &Source) -> SocketAddr {
+    let ip = src.addr.unwrap_or(if dest.is_ipv4() {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    });
+    SocketAddr::new(ip, src.port.unwrap_or(0))
 }
 
 /// Parse `-s`: an address literal, or a name resolved to one address.
@@ -243,17 +248,30 @@ pub fn source_addr(s: &str, family: Family, numeric: bool) -> Result<IpAddr> {
 /// Bind a listening socket: SO_REUSEADDR as nc, the system's maximum backlog, and
 /// IPV6_V6ONLY so an IPv4 and an IPv6 listener can share a port.
 pub fn listen_on(addr: &SocketAddr, opts: SockOpts) -> Result<std::net::TcpListener> {
-    let sock = new_socket(addr, opts)?;
+    let sock = bound_socket(addr, Type::STREAM, Protocol::TCP, opts)?;
+    // The kernel caps this at net.core.somaxconn: the system maximum.
+    sock.listen(i32::MAX).context("listen")?;
+    Ok(sock.into())
+}
+
+/// A UDP socket bound for `-u -l`.
+pub fn udp_bind(addr: &SocketAddr, opts: SockOpts) -> Result<std::net::UdpSocket> {
+    Ok(bound_socket(addr, Type::DGRAM, Protocol::UDP, opts)?.into())
+}
+
+fn bound_socket(addr: &SocketAddr, ty: Type, proto: Protocol, opts: SockOpts) -> Result<Socket> {
+    let sock = Socket::new(Domain::for_address(*addr), ty, Some(proto)).context("socket")?;
+    if opts.so_debug {
+        set_so_debug(&sock).context("setsockopt SO_DEBUG")?;
+    }
     sock.set_reuse_address(true)
         .context("setsockopt SO_REUSEADDR")?;
     if addr.is_ipv6() {
         sock.set_only_v6(true).context("setsockopt IPV6_V6ONLY")?;
     }
     sock.bind(&(*addr).into()).context("bind failed")?;
-    // The kernel caps this at net.core.somaxconn: the system maximum.
-    sock.listen(i32::MAX).context("listen")?;
     sock.set_nonblocking(true).context("fcntl O_NONBLOCK")?;
-    Ok(sock.into())
+    Ok(sock)
 }
 
 /// The listeners for `rnc -l [addr] port`. With no address and no -4/-6, both
@@ -265,27 +283,63 @@ pub fn listeners(
     numeric: bool,
     opts: SockOpts,
 ) -> Result<Vec<std::net::TcpListener>> {
+    bind_all(
+        addr,
+        port,
+        family,
+        numeric,
+        |a| listen_on(a, opts),
+        |l| l.local_addr().map(|a| a.port()),
+    )
+}
+
+/// The sockets for `rnc -u -l [addr] port`, on both stacks as `listeners`.
+pub fn udp_sockets(
+    addr: Option<&str>,
+    port: u16,
+    family: Family,
+    numeric: bool,
+    opts: SockOpts,
+) -> Result<Vec<std::net::UdpSocket>> {
+    bind_all(
+        addr,
+        port,
+        family,
+        numeric,
+        |a| udp_bind(a, opts),
+        |s| s.local_addr().map(|a| a.port()),
+    )
+}
+
+fn bind_all<T>(
+    addr: Option<&str>,
+    port: u16,
+    family: Family,
+    numeric: bool,
+    bind: impl Fn(&SocketAddr) -> Result<T>,
+    port_of: impl Fn(&T) -> io::Result<u16>,
+) -> Result<Vec<T>> {
     if let Some(a) = addr {
         let addrs = resolve(a, port, family, numeric)?;
-        return Ok(vec![listen_on(&addrs[0], opts)?]);
+        return Ok(vec![bind(&addrs[0])?]);
     }
     let v4 = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port);
     let v6 = SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port);
     match family {
-        Family::V4 => return Ok(vec![listen_on(&v4, opts)?]),
-        Family::V6 => return Ok(vec![listen_on(&v6, opts)?]),
+        Family::V4 => return Ok(vec![bind(&v4)?]),
+        Family::V6 => return Ok(vec![bind(&v6)?]),
         Family::Any => {}
     }
     // Port 0: the kernel picks a port for IPv4; IPv6 must then get the same one, which
     // another program may hold on IPv6 only. Try a few picks before giving up on IPv6.
     for _ in 0..8 {
-        let l4 = listen_on(&v4, opts)?;
-        let bound = l4.local_addr().context("getsockname")?.port();
-        match listen_on(&SocketAddr::new(v6.ip(), bound), opts) {
-            Ok(l6) => return Ok(vec![l4, l6]),
+        let s4 = bind(&v4)?;
+        let bound = port_of(&s4).context("getsockname")?;
+        match bind(&SocketAddr::new(v6.ip(), bound)) {
+            Ok(s6) => return Ok(vec![s4, s6]),
             Err(e) if port == 0 && is_addr_in_use(&e) => continue,
             // No IPv6 on this host: IPv4 alone, as nc.openbsd always does.
-            Err(_) => return Ok(vec![l4]),
+            Err(_) => return Ok(vec![s4]),
         }
     }
     bail!("bind failed: no port free on both IPv4 and IPv6")

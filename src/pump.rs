@@ -23,9 +23,26 @@ pub struct Shaping {
     pub interval: Option<Duration>,
 }
 
+/// How bytes are grouped on the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// A byte stream: any split is fine.
+    Stream,
+    /// Into a datagram socket: each read from the source leaves as one datagram.
+    DatagramOut,
+    /// From a datagram socket: each datagram is taken whole; an empty one is not EOF.
+    DatagramIn,
+}
+
+/// The largest UDP payload over IPv4; a read for one datagram never takes more.
+pub const MAX_DATAGRAM: usize = 65507;
+/// Room a receive needs so that no datagram is truncated.
+const DATAGRAM_ROOM: usize = 65536;
+
 pub struct Pump {
     buf: Buffer,
     shaping: Shaping,
+    framing: Framing,
     /// The source reported EOF (or reading was stopped for good).
     src_done: bool,
     /// `-i`: no line goes out before this instant.
@@ -48,7 +65,11 @@ fn can_splice(src: FdKind, dst: FdKind) -> bool {
 
 impl Pump {
     pub fn new(src: FdKind, dst: FdKind, shaping: Shaping) -> Pump {
-        let plain = !shaping.crlf && shaping.interval.is_none();
+        Pump::framed(src, dst, shaping, Framing::Stream)
+    }
+
+    pub fn framed(src: FdKind, dst: FdKind, shaping: Shaping, framing: Framing) -> Pump {
+        let plain = !shaping.crlf && shaping.interval.is_none() && framing == Framing::Stream;
         let buf = match plain && can_splice(src, dst) {
             true => PipeBuf::new()
                 .map(Buffer::Pipe)
@@ -58,6 +79,7 @@ impl Pump {
         Pump {
             buf,
             shaping,
+            framing,
             src_done: false,
             hold_until: None,
             total: 0,
@@ -73,7 +95,20 @@ impl Pump {
     }
 
     pub fn wants_read(&self) -> bool {
-        !self.src_done && self.buf.has_room()
+        !self.src_done
+            && match self.framing {
+                Framing::Stream => self.buf.has_room(),
+                // One datagram at a time, so a read never merges two.
+                Framing::DatagramOut => self.buf.is_empty(),
+                Framing::DatagramIn => self.room() >= DATAGRAM_ROOM,
+            }
+    }
+
+    fn room(&self) -> usize {
+        match &self.buf {
+            Buffer::Mem(m) => m.room(),
+            Buffer::Pipe(_) => 0,
+        }
     }
 
     pub fn wants_write(&self, now: Instant) -> bool {
@@ -143,11 +178,19 @@ impl Pump {
     }
 
     fn fill(&mut self, fd: i32) -> io::Result<Step> {
+        let max = match self.framing {
+            Framing::DatagramOut => MAX_DATAGRAM,
+            _ => usize::MAX,
+        };
         let step = match &mut self.buf {
-            Buffer::Mem(m) if self.shaping.crlf => m.fill_crlf_from(fd),
-            Buffer::Mem(m) => m.fill_from(fd),
+            Buffer::Mem(m) if self.shaping.crlf => m.fill_crlf_from(fd, max),
+            Buffer::Mem(m) => m.fill_from(fd, max),
             Buffer::Pipe(p) => p.fill_from(fd),
         };
+        // A datagram socket reads 0 for an empty datagram; it has no EOF.
+        if self.framing == Framing::DatagramIn && step.as_ref().is_ok_and(|s| *s == Step::Eof) {
+            return Ok(Step::Moved(0));
+        }
         match step {
             // The kernel cannot splice from this source after all: fall back to memory
             // (the pipe is empty, so nothing is lost).

@@ -7,3 +7,5 @@ mod cli;
 mod connect;
 mod listen;
 mod scan;
+mod udp;
+mod unix;

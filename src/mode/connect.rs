@@ -1,15 +1,19 @@
-//! `rnc host port`: connect, then bridge stdin/stdout with the socket.
+//! `rnc host port` (TCP), `-u` (UDP), `-U path` (Unix stream), `-U -u path` (Unix
+//! datagram): get one connected socket, then bridge stdin/stdout with it.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::bridge::{Bridge, Role};
 use crate::config::Config;
+use crate::conn::Conn;
 use crate::event_loop;
 use crate::net::{self, SockOpts, Source};
 use crate::stdio::{self, NonBlockGuard};
+use crate::unix::{self, UnixAddr};
 
 pub fn run(
     cfg: &Config,
@@ -18,21 +22,57 @@ pub fn run(
     source: Option<&str>,
     source_port: Option<u16>,
 ) -> Result<i32> {
-    let addrs = net::resolve(host, port, cfg.family, cfg.numeric)?;
-    let src = Source {
-        addr: source
-            .map(|s| net::source_addr(s, cfg.family, cfg.numeric))
-            .transpose()?,
-        port: source_port,
+    let (conn, peer) = if cfg.unix {
+        let addr = UnixAddr::parse(host)?;
+        let conn = match cfg.udp {
+            true => Conn::UnixDgram(unix::connect_dgram(&addr)?),
+            false => Conn::Unix(unix::connect_stream(&addr)?),
+        };
+        (conn, addr.to_string())
+    } else {
+        let addrs = net::resolve(host, port, cfg.family, cfg.numeric)?;
+        let src = Source {
+            addr: source
+                .map(|s| net::source_addr(s, cfg.family, cfg.numeric))
+                .transpose()?,
+            port: source_port,
+        };
+        let proto = if cfg.udp { "udp" } else { "tcp" };
+        let conn = match cfg.udp {
+            true => Conn::Udp(udp_connect(&addrs[0], &src, cfg.so_debug)?),
+            false => Conn::Tcp(connect_any(cfg, host, port, &addrs, &src, cfg.wait)?),
+        };
+        if cfg.verbose > 0 {
+            let peer = match &conn {
+                Conn::Udp(s) => s.peer_addr()?,
+                Conn::Tcp(s) => s.peer_addr()?,
+                _ => unreachable!("inet sockets only here"),
+            };
+            eprintln!("{}", net::succeeded_line(host, &peer, proto));
+        }
+        (conn, format!("{host} port {port} ({proto})"))
     };
-    let stream = connect_any(cfg, host, port, &addrs, &src, cfg.wait)?;
-    if cfg.verbose > 0 {
-        let peer = stream.peer_addr()?;
-        eprintln!("{}", net::succeeded_line(host, &peer, "tcp"));
-    }
     let _restore = NonBlockGuard::new(&[stdio::STDIN, stdio::STDOUT])?;
-    let mut bridge = Bridge::new(stream, Role::Connect, &cfg.io)?;
+    let mut bridge = Bridge::new(conn, Role::Connect, &cfg.io, peer, cfg.verbose)?;
     event_loop::run(&mut bridge)
+}
+
+/// A UDP "connection": a socket that sends to and hears from one peer only.
+fn udp_connect(addr: &SocketAddr, src: &Source, so_debug: bool) -> Result<UdpSocket> {
+    let sock = Socket::new(Domain::for_address(*addr), Type::DGRAM, Some(Protocol::UDP))
+        .context("socket")?;
+    if so_debug {
+        net::set_so_debug(&sock).context("setsockopt SO_DEBUG")?;
+    }
+    if src.addr.is_some() || src.port.is_some() {
+        sock.set_reuse_address(true)
+            .context("setsockopt SO_REUSEADDR")?;
+        sock.bind(&net::source_sockaddr(addr, src).into())
+            .context("bind failed")?;
+    }
+    sock.connect(&(*addr).into())
+        .with_context(|| format!("connect to {} port {} (udp) failed", addr.ip(), addr.port()))?;
+    Ok(sock.into())
 }
 
 /// Try each address in turn, as nc does; the first that answers wins. With -v every

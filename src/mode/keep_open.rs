@@ -3,8 +3,6 @@
 //! (nothing is dropped), never the other clients' data to stdout.
 
 use std::collections::BTreeMap;
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use anyhow::{anyhow, Result};
@@ -14,6 +12,7 @@ use mio::{Registry, Token};
 use crate::bridge::{STDIN, STDOUT};
 use crate::buf::{MemBuf, Step, MEM_CAP};
 use crate::config::{Config, IoRules};
+use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{Flow, Session};
 use crate::listener::Listeners;
@@ -28,9 +27,9 @@ const CLIENT_QUEUE: usize = 256 * 1024;
 const CHUNK: usize = 64 * 1024;
 
 struct Client {
-    sock: TcpStream,
+    sock: Conn,
     ep: Endpoint,
-    peer: SocketAddr,
+    peer: Peer,
     /// stdin bytes not yet sent to this client.
     out: MemBuf,
     /// The client sent its FIN.
@@ -68,12 +67,12 @@ impl KeepOpen {
         })
     }
 
-    fn add(&mut self, sock: TcpStream, peer: SocketAddr) -> Result<()> {
-        sock.set_nonblocking(true)?;
-        super::listen::report_client(&sock, self.verbose, self.numeric);
+    fn add(&mut self, sock: Conn, peer: Peer) -> Result<()> {
+        sock.set_nonblocking()?;
+        super::listen::report_client(&peer, self.verbose, self.numeric);
         let token = Token(self.next_token);
         self.next_token += 1;
-        let ep = Endpoint::new(sock.as_raw_fd(), token);
+        let ep = Endpoint::new(sock.fd(), token);
         self.clients.insert(
             token,
             Client {
@@ -123,7 +122,7 @@ impl KeepOpen {
         for (&t, c) in &mut self.clients {
             // One read per client per round keeps the clients fair with each other.
             if !c.eof && c.ep.readable && self.stdout_buf.room() >= CHUNK {
-                match self.stdout_buf.fill_from(c.ep.fd) {
+                match self.stdout_buf.fill_from(c.ep.fd, CHUNK) {
                     Ok(Step::Eof) => c.eof = true,
                     Ok(Step::Blocked) => c.ep.blocked_read(),
                     Ok(_) => {}
@@ -155,7 +154,7 @@ impl KeepOpen {
             }
             if self.stdin_eof && self.io.send_eof && c.out.len() == 0 && !c.fin_sent {
                 c.fin_sent = true;
-                let _ = c.sock.shutdown(Shutdown::Write);
+                c.sock.shutdown_write();
             }
             // nc: a client that sent its FIN is done once nothing is queued for it.
             if c.eof && (c.out.len() == 0 || c.fin_sent) && !gone.contains(&t) {
@@ -167,7 +166,7 @@ impl KeepOpen {
 
     fn log_leave(verbose: u8, c: &Client, why: &str) {
         if verbose > 1 {
-            eprintln!("rnc: client {} {}: {why}", c.peer.ip(), c.peer.port());
+            eprintln!("rnc: client {}: {why}", c.peer.describe(true));
         }
     }
 }

@@ -1,7 +1,7 @@
-//! `rnc -l [addr] port`: wait for one client, then bridge it with stdin/stdout
-//! (with `-k`, `keep_open.rs` serves many at once).
+//! `rnc -l [addr] port` and `rnc -l -U path`: wait for one client, then bridge it with
+//! stdin/stdout (with `-k`, `keep_open.rs` serves many at once; `-u` is in
+//! `datagram.rs`).
 
-use std::net::TcpStream;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -10,29 +10,48 @@ use mio::Registry;
 
 use crate::bridge::{Bridge, Role};
 use crate::config::{Config, IoRules};
+use crate::conn::Peer;
 use crate::event_loop::{self, Flow, Session};
-use crate::listener::Listeners;
+use crate::listener::{Listener, Listeners};
 use crate::net::{self, SockOpts};
 use crate::stdio::{self, NonBlockGuard};
+use crate::unix::{self, UnixAddr};
 
 /// Listener tokens; clients of `-k` start above them.
 pub const FIRST_LISTENER: usize = 16;
 
 pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Result<i32> {
+    if cfg.udp {
+        return super::datagram::run(cfg, addr, port, keep_open);
+    }
     let opts = SockOpts {
         so_debug: cfg.so_debug,
     };
-    let socks = net::listeners(addr, port, cfg.family, cfg.numeric, opts)?;
-    if cfg.verbose > 0 {
-        for l in &socks {
-            let a = l.local_addr()?;
-            eprintln!(
-                "Listening on {} {}",
-                net::host_name(a.ip(), cfg.numeric),
-                a.port()
-            );
+    // Kept until rnc exits: its drop removes the socket file rnc made.
+    let mut _socket_file = None;
+    let socks = if cfg.unix {
+        let path = UnixAddr::parse(addr.unwrap_or_default())?;
+        let (l, file) = unix::listen_stream(&path)?;
+        _socket_file = file;
+        if cfg.verbose > 0 {
+            eprintln!("Bound on {path}");
+            eprintln!("Listening on {path}");
         }
-    }
+        vec![Listener::Unix(l, path.to_string())]
+    } else {
+        let socks = net::listeners(addr, port, cfg.family, cfg.numeric, opts)?;
+        if cfg.verbose > 0 {
+            for l in &socks {
+                let a = l.local_addr()?;
+                eprintln!(
+                    "Listening on {} {}",
+                    net::host_name(a.ip(), cfg.numeric),
+                    a.port()
+                );
+            }
+        }
+        socks.into_iter().map(Listener::Tcp).collect()
+    };
     let _restore = NonBlockGuard::new(&[stdio::STDIN, stdio::STDOUT])?;
     let listeners = Listeners::new(socks, FIRST_LISTENER);
     if keep_open {
@@ -51,15 +70,9 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
 }
 
 /// Print nc's `Connection received on HOST PORT`.
-pub fn report_client(c: &TcpStream, verbose: u8, numeric: bool) {
+pub fn report_client(peer: &Peer, verbose: u8, numeric: bool) {
     if verbose > 0 {
-        if let Ok(p) = c.peer_addr() {
-            eprintln!(
-                "Connection received on {} {}",
-                net::host_name(p.ip(), numeric),
-                p.port()
-            );
-        }
+        eprintln!("Connection received on {}", peer.describe(numeric));
     }
 }
 
@@ -95,14 +108,21 @@ impl Session for ListenOnce {
                 return Ok(Flow::Exit(0));
             };
             let mut got = l.accept(now, 1)?;
-            let Some((client, _)) = got.pop() else {
+            let Some((client, peer)) = got.pop() else {
                 return Ok(Flow::Wait(l.arm(reg)?));
             };
             if let Some(l) = self.listeners.take() {
                 l.close(reg);
             }
-            report_client(&client, self.verbose, self.numeric);
-            self.bridge = Some(Bridge::new(client, Role::Listen, &self.io)?);
+            report_client(&peer, self.verbose, self.numeric);
+            let label = peer.describe(true);
+            self.bridge = Some(Bridge::new(
+                client,
+                Role::Listen,
+                &self.io,
+                label,
+                self.verbose,
+            )?);
         }
         match &mut self.bridge {
             Some(b) => b.step(reg, now),

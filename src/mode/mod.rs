@@ -1,6 +1,7 @@
 //! One file per mode: each gets its sockets and hands a session to the event loop.
 
 mod connect;
+mod datagram;
 mod keep_open;
 mod listen;
 mod scan;
@@ -11,8 +12,8 @@ use crate::config::{Config, Mode};
 
 /// Run the mode the command line chose; returns the exit code.
 pub fn run(cfg: &Config) -> Result<i32> {
-    if cfg.udp || cfg.unix {
-        anyhow::bail!("-u and -U are not supported yet");
+    if cfg.udp && matches!(cfg.mode, Mode::Scan { .. }) {
+        anyhow::bail!("-u with -z is not supported yet");
     }
     match &cfg.mode {
         Mode::Connect {

@@ -1,0 +1,384 @@
+//! `rnc -u -l` and `rnc -U -u -l`: datagram listeners.
+//!
+//! Without `-k`, as nc.openbsd: the first datagram's sender becomes the peer (the socket
+//! is connected to it) and a bridge runs as for TCP. With `-k`, every sender is heard
+//! and each stdin read goes, as one datagram, to the peer that sent the most recent
+//! datagram (nc.openbsd sends stdin nowhere in that mode; ncat refuses it).
+
+use std::collections::HashSet;
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::UdpSocket;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
+use std::time::Instant;
+
+use anyhow::{anyhow, Result};
+use mio::event::Event;
+use mio::{Registry, Token};
+use socket2::{SockAddr, Socket};
+
+use crate::bridge::{Bridge, Role, STDIN, STDOUT};
+use crate::buf::{MemBuf, Step, MEM_CAP};
+use crate::config::{Config, IoRules};
+use crate::conn::{Conn, Peer};
+use crate::endpoint::{interest, Endpoint};
+use crate::event_loop::{self, Flow, Session};
+use crate::net::{self, os_message, SockOpts};
+use crate::pump::MAX_DATAGRAM;
+use crate::stdio::{self, NonBlockGuard};
+use crate::unix::{self, UnixAddr};
+
+use super::listen::{report_client, FIRST_LISTENER};
+
+/// Room a receive needs so that no datagram is truncated.
+const RECV_ROOM: usize = 65536;
+/// Peers remembered for "new peer" lines; past this, old ones may be announced again.
+const SEEN_MAX: usize = 4096;
+
+pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Result<i32> {
+    // Kept until rnc exits: its drop removes the socket file rnc made.
+    let mut _socket_file = None;
+    let socks: Vec<Socket> = if cfg.unix {
+        let path = UnixAddr::parse(addr.unwrap_or_default())?;
+        let (s, file) = unix::bind_dgram(&path)?;
+        _socket_file = file;
+        s.set_nonblocking(true)?;
+        if cfg.verbose > 0 {
+            eprintln!("Bound on {path}");
+        }
+        vec![Socket::from(OwnedFd::from(s))]
+    } else {
+        let opts = SockOpts {
+            so_debug: cfg.so_debug,
+        };
+        let socks = net::udp_sockets(addr, port, cfg.family, cfg.numeric, opts)?;
+        if cfg.verbose > 0 {
+            for s in &socks {
+                let a = s.local_addr()?;
+                eprintln!(
+                    "Bound on {} {}",
+                    net::host_name(a.ip(), cfg.numeric),
+                    a.port()
+                );
+            }
+        }
+        socks.into_iter().map(Socket::from).collect()
+    };
+    let socks = socks
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let ep = Endpoint::new(s.as_raw_fd(), Token(FIRST_LISTENER + i));
+            (s, ep)
+        })
+        .collect();
+    let _restore = NonBlockGuard::new(&[stdio::STDIN, stdio::STDOUT])?;
+    if keep_open {
+        event_loop::run(&mut Serve::new(socks, cfg))
+    } else {
+        event_loop::run(&mut FirstPeer {
+            socks,
+            bridge: None,
+            io: cfg.io.clone(),
+            verbose: cfg.verbose,
+            numeric: cfg.numeric,
+            unix: cfg.unix,
+        })
+    }
+}
+
+/// Who sent a datagram, for `-v` lines.
+fn peer_of(sa: &SockAddr) -> Peer {
+    if let Some(a) = sa.as_socket() {
+        Peer::Inet(a)
+    } else if let Some(p) = sa.as_pathname() {
+        Peer::Unix(p.display().to_string())
+    } else if let Some(n) = sa.as_abstract_namespace() {
+        Peer::Unix(format!("@{}", String::from_utf8_lossy(n)))
+    } else {
+        Peer::Unix("(unnamed)".into())
+    }
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// Waits for the first datagram, connects to its sender, then bridges.
+struct FirstPeer {
+    socks: Vec<(Socket, Endpoint)>,
+    bridge: Option<Bridge>,
+    io: IoRules,
+    verbose: u8,
+    numeric: bool,
+    unix: bool,
+}
+
+impl FirstPeer {
+    /// Peek at the first datagram (it stays queued for the bridge) to learn its sender.
+    fn first_sender(&mut self) -> Result<Option<(usize, SockAddr)>> {
+        for (i, (s, ep)) in self.socks.iter_mut().enumerate() {
+            if !ep.readable {
+                continue;
+            }
+            let mut one = [MaybeUninit::<u8>::uninit(); 1];
+            match s.peek_from(&mut one) {
+                Ok((_, from)) => return Ok(Some((i, from))),
+                Err(e) if would_block(&e) => ep.blocked_read(),
+                // A stale ICMP error from an earlier peer: consumed; look again.
+                Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {}
+                Err(e) => return Err(anyhow!("recvfrom failed: {}", os_message(&e))),
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Session for FirstPeer {
+    fn start(&mut self, _reg: &Registry) -> Result<()> {
+        Ok(())
+    }
+
+    fn on_event(&mut self, reg: &Registry, ev: &Event) -> Result<()> {
+        if let Some(b) = &mut self.bridge {
+            return b.on_event(reg, ev);
+        }
+        for (_, ep) in &mut self.socks {
+            if ep.token == ev.token() {
+                ep.on_event(ev);
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow> {
+        if self.bridge.is_none() {
+            let Some((i, from)) = self.first_sender()? else {
+                for (_, ep) in &mut self.socks {
+                    ep.set_interest(reg, interest(true, false))?;
+                }
+                return Ok(Flow::Wait(None));
+            };
+            for (_, ep) in &mut self.socks {
+                ep.release(reg);
+            }
+            let (sock, _) = self.socks.swap_remove(i);
+            self.socks.clear();
+            let peer = peer_of(&from);
+            // An unnamed Unix sender cannot be answered; hear it all the same.
+            if !(self.unix && from.is_unnamed()) {
+                sock.connect(&from)
+                    .map_err(|e| anyhow!("connect failed: {}", os_message(&e)))?;
+            }
+            report_client(&peer, self.verbose, self.numeric);
+            let conn = match self.unix {
+                true => Conn::UnixDgram(UnixDatagram::from(OwnedFd::from(sock))),
+                false => Conn::Udp(UdpSocket::from(sock)),
+            };
+            let label = peer.describe(true);
+            self.bridge = Some(Bridge::new(
+                conn,
+                Role::Listen,
+                &self.io,
+                label,
+                self.verbose,
+            )?);
+        }
+        match &mut self.bridge {
+            Some(b) => b.step(reg, now),
+            None => Ok(Flow::Exit(0)),
+        }
+    }
+}
+
+/// `-u -l -k`: every peer is heard; stdin answers the latest.
+struct Serve {
+    socks: Vec<(Socket, Endpoint)>,
+    stdin_ep: Endpoint,
+    stdout_ep: Endpoint,
+    /// Datagrams received, on their way to stdout.
+    out: MemBuf,
+    /// One stdin read, waiting to go out as one datagram.
+    pending: MemBuf,
+    /// Socket index and address of the peer that sent the most recent datagram.
+    last: Option<(usize, SockAddr)>,
+    seen: HashSet<Peer>,
+    scratch: Box<[MaybeUninit<u8>]>,
+    stdin_eof: bool,
+    eof_at: Option<Instant>,
+    io: IoRules,
+    verbose: u8,
+    numeric: bool,
+}
+
+impl Serve {
+    fn new(socks: Vec<(Socket, Endpoint)>, cfg: &Config) -> Serve {
+        Serve {
+            socks,
+            stdin_ep: Endpoint::new(stdio::STDIN, STDIN),
+            stdout_ep: Endpoint::new(stdio::STDOUT, STDOUT),
+            out: MemBuf::new(MEM_CAP),
+            pending: MemBuf::new(MAX_DATAGRAM * 2),
+            last: None,
+            seen: HashSet::new(),
+            scratch: vec![MaybeUninit::uninit(); RECV_ROOM].into_boxed_slice(),
+            stdin_eof: cfg.io.no_stdin,
+            eof_at: None,
+            io: cfg.io.clone(),
+            verbose: cfg.verbose,
+            numeric: cfg.numeric,
+        }
+    }
+
+    fn receive(&mut self) -> Result<bool> {
+        let mut moved = false;
+        for (i, (s, ep)) in self.socks.iter_mut().enumerate() {
+            while ep.readable && self.out.room() >= RECV_ROOM {
+                match s.recv_from(&mut self.scratch) {
+                    Ok((n, from)) => {
+                        // SAFETY: recv_from initialised the first n bytes.
+                        let bytes = unsafe {
+                            std::slice::from_raw_parts(self.scratch.as_ptr().cast::<u8>(), n)
+                        };
+                        self.out.push(bytes);
+                        let peer = peer_of(&from);
+                        if self.verbose > 0 && !self.seen.contains(&peer) {
+                            if self.seen.len() >= SEEN_MAX {
+                                self.seen.clear();
+                            }
+                            report_client(&peer, self.verbose, self.numeric);
+                            self.seen.insert(peer);
+                        }
+                        if !from.is_unnamed() {
+                            self.last = Some((i, from));
+                        }
+                        moved = true;
+                    }
+                    Err(e) if would_block(&e) => ep.blocked_read(),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    // Errors queued by ICMP for one peer must not stop the others.
+                    Err(e) => {
+                        if self.verbose > 1 {
+                            eprintln!("rnc: recvfrom: {}", os_message(&e));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(moved)
+    }
+
+    fn send(&mut self) -> bool {
+        let Some((i, to)) = &self.last else {
+            return false;
+        };
+        let (s, ep) = &mut self.socks[*i];
+        if self.pending.len() == 0 || !ep.writable {
+            return false;
+        }
+        match s.send_to(self.pending.bytes(), to) {
+            Ok(_) => {
+                let n = self.pending.len();
+                self.pending.consume(n);
+                true
+            }
+            Err(e) if would_block(&e) => {
+                ep.blocked_write();
+                false
+            }
+            Err(e) => {
+                if self.verbose > 0 {
+                    eprintln!(
+                        "rnc: sendto {} failed: {}",
+                        peer_of(to).describe(true),
+                        os_message(&e)
+                    );
+                }
+                let n = self.pending.len();
+                self.pending.consume(n);
+                true
+            }
+        }
+    }
+}
+
+impl Session for Serve {
+    fn start(&mut self, _reg: &Registry) -> Result<()> {
+        Ok(())
+    }
+
+    fn on_event(&mut self, _reg: &Registry, ev: &Event) -> Result<()> {
+        match ev.token() {
+            STDIN => self.stdin_ep.on_event(ev),
+            STDOUT => self.stdout_ep.on_event(ev),
+            t => {
+                for (_, ep) in &mut self.socks {
+                    if ep.token == t {
+                        ep.on_event(ev);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow> {
+        loop {
+            let mut moved = self.receive()?;
+            while self.stdout_ep.writable && self.out.len() > 0 {
+                match self.out.drain_to(stdio::STDOUT, usize::MAX) {
+                    Ok(Step::Blocked) => self.stdout_ep.blocked_write(),
+                    Ok(_) => moved = true,
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(Flow::Exit(0)),
+                    Err(e) => return Err(anyhow!("write to stdout failed: {}", os_message(&e))),
+                }
+            }
+            // Read stdin only once someone can be answered, one datagram at a time.
+            if !self.stdin_eof
+                && self.stdin_ep.readable
+                && self.pending.len() == 0
+                && self.last.is_some()
+            {
+                let step = match self.io.crlf {
+                    true => self.pending.fill_crlf_from(stdio::STDIN, MAX_DATAGRAM),
+                    false => self.pending.fill_from(stdio::STDIN, MAX_DATAGRAM),
+                };
+                match step.map_err(|e| anyhow!("read from stdin failed: {}", os_message(&e)))? {
+                    Step::Moved(_) => moved = true,
+                    Step::Eof => {
+                        self.stdin_eof = true;
+                        self.eof_at = Some(now);
+                    }
+                    Step::Blocked => self.stdin_ep.blocked_read(),
+                    Step::Full => {}
+                }
+            }
+            moved |= self.send();
+            if !moved {
+                break;
+            }
+        }
+        let mut deadline = None;
+        if let (Some(q), Some(at)) = (self.io.quit_after_eof, self.eof_at) {
+            if now >= at + q {
+                return Ok(Flow::Exit(0));
+            }
+            deadline = Some(at + q);
+        }
+        let want_stdin = !self.stdin_eof && self.pending.len() == 0 && self.last.is_some();
+        if !self.io.no_stdin {
+            self.stdin_ep
+                .set_interest(reg, interest(want_stdin, false))?;
+        }
+        self.stdout_ep
+            .set_interest(reg, interest(false, self.out.len() > 0))?;
+        let room = self.out.room() >= RECV_ROOM;
+        let sending = self.last.as_ref().map(|(i, _)| *i);
+        for (i, (_, ep)) in self.socks.iter_mut().enumerate() {
+            let w = self.pending.len() > 0 && sending == Some(i);
+            ep.set_interest(reg, interest(room, w))?;
+        }
+        Ok(Flow::Wait(deadline))
+    }
+}

@@ -1,0 +1,170 @@
+//! `-u`: the seed's UDP client and server, datagram boundaries, peers, refusals, exits.
+
+use std::fs::File;
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use crate::util::*;
+
+fn udp_peer() -> (UdpSocket, u16) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(SECS5)).unwrap();
+    let p = s.local_addr().unwrap().port();
+    (s, p)
+}
+
+fn recv(s: &UdpSocket) -> (Vec<u8>, std::net::SocketAddr) {
+    let mut buf = vec![0u8; 70000];
+    let (n, from) = s.recv_from(&mut buf).expect("datagram within deadline");
+    buf.truncate(n);
+    (buf, from)
+}
+
+/// `rnc -v -n -u -l [-k] 127.0.0.1 0` and its port (nc's `Bound on ADDR PORT`).
+fn udp_server(keep: bool) -> (Rnc, u16) {
+    let mut args = vec!["-v", "-n", "-u", "-l"];
+    if keep {
+        args.push("-k");
+    }
+    args.extend(["127.0.0.1", "0"]);
+    let mut r = rnc(args).spawn();
+    let line = r.wait_err("Bound on", SECS5);
+    let port = line.rsplit(' ').next().unwrap().parse().unwrap();
+    (r, port)
+}
+
+#[test]
+fn seed_client_against_an_echo_peer() {
+    let (peer, port) = udp_peer();
+    let mut r = rnc(["-u", "127.0.0.1", &port.to_string()]).spawn();
+    r.send(b"Client 1 says hi!\n");
+    let (msg, from) = recv(&peer);
+    assert_eq!(msg, b"Client 1 says hi!\n");
+    peer.send_to(&msg, from).unwrap();
+    assert_eq!(r.read_out(18, SECS5), b"Client 1 says hi!\n");
+}
+
+#[test]
+fn seed_server_first_peer_rule_and_reply() {
+    let (mut r, port) = udp_server(false);
+    let (a, _) = udp_peer();
+    let (b, _) = udp_peer();
+    a.send_to(b"Client 1 says hi!\n", ("127.0.0.1", port))
+        .unwrap();
+    assert_eq!(r.read_out(18, SECS5), b"Client 1 says hi!\n");
+    r.wait_err("Connection received on 127.0.0.1", SECS5);
+    // The socket is now connected to A: B is not heard, A still is.
+    b.send_to(b"Client 2 says hi!\n", ("127.0.0.1", port))
+        .unwrap();
+    a.send_to(b"again from 1\n", ("127.0.0.1", port)).unwrap();
+    assert_eq!(r.read_out(13, SECS5), b"again from 1\n");
+    r.send(b"server reply\n");
+    assert_eq!(recv(&a).0, b"server reply\n");
+}
+
+#[test]
+fn datagram_boundaries_both_ways() {
+    let (mut r, port) = udp_server(false);
+    let (a, _) = udp_peer();
+    let big = random_bytes(60_000, 3);
+    a.send_to(b"x", ("127.0.0.1", port)).unwrap();
+    assert_eq!(r.read_out(1, SECS5), b"x");
+    a.send_to(&big, ("127.0.0.1", port)).unwrap();
+    assert!(r.read_out(60_000, SECS5) == big);
+    for m in [&b"one"[..], b"two", b"three"] {
+        a.send_to(m, ("127.0.0.1", port)).unwrap();
+    }
+    assert_eq!(r.read_out(11, SECS5), b"onetwothree");
+    // An empty datagram is not an end of file.
+    a.send_to(b"", ("127.0.0.1", port)).unwrap();
+    a.send_to(b"still here", ("127.0.0.1", port)).unwrap();
+    assert_eq!(r.read_out(10, SECS5), b"still here");
+    assert!(r.running());
+
+    // stdin → network: a 60,000-byte file read goes out as one datagram.
+    let dir = std::env::temp_dir().join(format!("rnc-udp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("big");
+    std::fs::write(&f, &big).unwrap();
+    let (peer, pport) = udp_peer();
+    let _c = rnc(["-u", "127.0.0.1", &pport.to_string()])
+        .stdin(File::open(&f).unwrap())
+        .spawn();
+    let (got, _) = recv(&peer);
+    assert_eq!(got.len(), 60_000, "one datagram, whole");
+    assert!(got == big);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn keep_open_hears_every_peer_and_answers_the_latest() {
+    let (mut r, port) = udp_server(true);
+    let (a, _) = udp_peer();
+    let (b, _) = udp_peer();
+    a.send_to(b"from a\n", ("127.0.0.1", port)).unwrap();
+    assert_eq!(r.read_out(7, SECS5), b"from a\n");
+    b.send_to(b"from b\n", ("127.0.0.1", port)).unwrap();
+    assert_eq!(r.read_out(7, SECS5), b"from b\n");
+    r.wait_err("Connection received on 127.0.0.1", SECS5);
+    r.send(b"to b\n");
+    assert_eq!(recv(&b).0, b"to b\n");
+    a.send_to(b"a again\n", ("127.0.0.1", port)).unwrap();
+    assert_eq!(r.read_out(8, SECS5), b"a again\n");
+    r.send(b"to a\n");
+    assert_eq!(recv(&a).0, b"to a\n");
+}
+
+#[test]
+fn icmp_refusal_is_reported_and_does_not_end_the_session() {
+    let port = {
+        let (_s, p) = udp_peer();
+        p
+    };
+    let mut r = rnc(["-v", "-u", "127.0.0.1", &port.to_string()]).spawn();
+    r.send(b"anyone?\n");
+    r.wait_err("Connection refused", SECS5);
+    assert!(r.running(), "a refusal does not end a UDP session");
+    r.close_stdin();
+}
+
+#[test]
+fn stdin_eof_keeps_waiting_for_the_reply() {
+    let (peer, port) = udp_peer();
+    let mut r = rnc(["-u", "-w", "2", "127.0.0.1", &port.to_string()]).spawn();
+    r.send(b"ping\n");
+    r.close_stdin();
+    let (msg, from) = recv(&peer);
+    assert_eq!(msg, b"ping\n");
+    peer.send_to(b"pong\n", from).unwrap();
+    assert_eq!(r.read_out(5, SECS5), b"pong\n");
+    // -w 2: idle for two seconds after the reply, then exit 0.
+    assert_eq!(r.code(SECS5), 0);
+}
+
+#[test]
+fn dash_q_ends_a_udp_client() {
+    let (peer, port) = udp_peer();
+    let mut r = rnc(["-u", "-q", "0.3", "127.0.0.1", &port.to_string()]).spawn();
+    r.send(b"bye\n");
+    r.close_stdin();
+    assert_eq!(recv(&peer).0, b"bye\n");
+    let t = Instant::now();
+    assert_eq!(r.code(SECS5), 0);
+    assert!(t.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn ipv6_udp_on_loopback() {
+    let Ok(peer) = UdpSocket::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    };
+    peer.set_read_timeout(Some(SECS5)).unwrap();
+    let port = peer.local_addr().unwrap().port();
+    let mut r = rnc(["-u", "::1", &port.to_string()]).spawn();
+    r.send(b"v6 datagram");
+    let (msg, from) = recv(&peer);
+    assert_eq!(msg, b"v6 datagram");
+    peer.send_to(b"back", from).unwrap();
+    assert_eq!(r.read_out(4, SECS5), b"back");
+}
