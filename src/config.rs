@@ -100,9 +100,6 @@ impl Config {
         if cli.keep_open && !cli.listen {
             bail!("must use -l with -k");
         }
-        if cli.listen && cli.source.is_some() {
-            bail!("cannot use -s and -l");
-        }
 
         let mode = if cli.unixsock {
             // -U: the one positional is a socket path (or @name); there is no port.
@@ -140,6 +137,13 @@ impl Config {
                 (_, [_, _, extra, ..]) | (Some(_), [_, extra]) => {
                     bail!("too many arguments: {extra}")
                 }
+            };
+            // nc.openbsd: `-l -s addr -p port` listens on addr.
+            let addr = match (addr, cli.source.clone()) {
+                (Some(a), Some(s)) => {
+                    bail!("cannot use -s {s} and a listen address ({a}) together")
+                }
+                (a, s) => a.or(s),
             };
             Mode::Listen {
                 addr,
@@ -292,6 +296,11 @@ mod tests {
             (&["-l", "-p", "9000"][..], None, 9000),
             (&["-l", "-p", "9000", "::1"][..], Some("::1"), 9000),
             (&["-l", "0"][..], None, 0),
+            (
+                &["-l", "-s", "127.0.0.1", "-p", "9000"][..],
+                Some("127.0.0.1"),
+                9000,
+            ),
         ] {
             match cfg(args).unwrap().mode {
                 Mode::Listen { addr, port, .. } => {
