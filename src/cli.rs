@@ -97,6 +97,23 @@ pub struct Cli {
     #[arg(short = 'z', long = "zero-io")]
     pub zero_io: bool,
 
+    /// Relay each connection to TARGET (host:port, [v6]:port, unix:PATH)
+    #[arg(long = "relay", value_name = "target", conflicts_with_all = ["exec", "sh_exec"])]
+    pub relay: Option<String>,
+
+    /// Run PROG with its stdin/stdout bridged to each connection
+    #[arg(
+        short = 'e',
+        long = "exec",
+        value_name = "prog args",
+        conflicts_with = "sh_exec"
+    )]
+    pub exec: Option<String>,
+
+    /// Run CMD with /bin/sh -c, bridged to each connection
+    #[arg(short = 'c', long = "sh-exec", value_name = "cmd")]
+    pub sh_exec: Option<String>,
+
     /// Print this help (--help for more)
     #[arg(short = 'h', action = ArgAction::Help)]
     pub help_short: Option<bool>,

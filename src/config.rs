@@ -27,6 +27,63 @@ pub struct Config {
     /// `-w`: bound on each connect (and the idle timeout of a connect-mode bridge).
     pub wait: Option<Duration>,
     pub io: IoRules,
+    /// `--relay`, `--exec`, `--sh-exec`: what each connection is joined to instead of
+    /// stdin/stdout.
+    pub attach: Option<Attach>,
+}
+
+/// The far side of a relayed connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attach {
+    /// `--relay host:port`
+    Tcp { host: String, port: u16 },
+    /// `--relay unix:PATH` (or `unix:@name`)
+    Unix(String),
+    /// `-e "prog args"`: run directly, arguments split on whitespace as ncat does.
+    Exec(Vec<String>),
+    /// `-c "cmd"`: run with `/bin/sh -c`.
+    Shell(String),
+}
+
+impl Attach {
+    fn from_cli(cli: &Cli) -> Result<Option<Attach>> {
+        if let Some(t) = &cli.relay {
+            return parse_relay(t).map(Some);
+        }
+        if let Some(e) = &cli.exec {
+            let argv: Vec<String> = e.split_whitespace().map(String::from).collect();
+            if argv.is_empty() {
+                bail!("--exec needs a program");
+            }
+            return Ok(Some(Attach::Exec(argv)));
+        }
+        Ok(cli.sh_exec.clone().map(Attach::Shell))
+    }
+}
+
+/// `host:port`, `[v6addr]:port` or `unix:PATH`.
+pub fn parse_relay(t: &str) -> Result<Attach> {
+    if let Some(path) = t.strip_prefix("unix:") {
+        if path.is_empty() {
+            bail!("relay target invalid: {t}");
+        }
+        return Ok(Attach::Unix(path.to_string()));
+    }
+    let (host, port) = if let Some(rest) = t.strip_prefix('[') {
+        match rest.split_once("]:") {
+            Some((h, p)) => (h, p),
+            None => bail!("relay target invalid: {t} (use host:port, [v6]:port or unix:PATH)"),
+        }
+    } else {
+        match t.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() && !h.contains(':') => (h, p),
+            _ => bail!("relay target invalid: {t} (use host:port, [v6]:port or unix:PATH)"),
+        }
+    };
+    Ok(Attach::Tcp {
+        host: host.to_string(),
+        port: parse_port(port, false)?,
+    })
 }
 
 /// The modes; each has a file in `src/mode/`.
@@ -179,6 +236,13 @@ impl Config {
             }
         };
 
+        let attach = Attach::from_cli(&cli)?;
+        if attach.is_some() && cli.zero_io {
+            bail!("cannot use -z with --relay, --exec or --sh-exec");
+        }
+        if attach.is_some() && cli.udp {
+            bail!("--relay, --exec and --sh-exec work over streams only (not with -u)");
+        }
         let connect_mode = matches!(mode, Mode::Connect { .. });
         Ok(Config {
             mode,
@@ -197,6 +261,7 @@ impl Config {
                 quit_after_eof: quit,
                 idle_timeout: if connect_mode { wait } else { None },
             },
+            attach,
         })
     }
 }
@@ -355,6 +420,36 @@ mod tests {
         }
         assert_eq!(err(&["-U"]), "missing socket path: -U needs a path");
         assert_eq!(err(&["-zU", "/tmp/s"]), "cannot use -z and -U");
+    }
+
+    #[test]
+    fn relay_targets() {
+        assert_eq!(
+            parse_relay("example.org:80").unwrap(),
+            Attach::Tcp {
+                host: "example.org".into(),
+                port: 80
+            }
+        );
+        assert_eq!(
+            parse_relay("[::1]:https").unwrap(),
+            Attach::Tcp {
+                host: "::1".into(),
+                port: 443
+            }
+        );
+        assert_eq!(parse_relay("unix:@x").unwrap(), Attach::Unix("@x".into()));
+        assert!(format!("{:#}", parse_relay("::1:80").unwrap_err()).contains("::1:80"));
+        assert!(format!("{:#}", parse_relay("h:0").unwrap_err()).contains("0"));
+        let c = cfg(&["-l", "9000", "-e", "/bin/cat -n"]).unwrap();
+        assert_eq!(
+            c.attach,
+            Some(Attach::Exec(vec!["/bin/cat".into(), "-n".into()]))
+        );
+        assert_eq!(
+            err(&["-z", "h", "1", "--relay", "x:1"]),
+            "cannot use -z with --relay, --exec or --sh-exec"
+        );
     }
 
     #[test]

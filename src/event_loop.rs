@@ -14,11 +14,13 @@ use anyhow::{Context, Result};
 use mio::event::Event;
 use mio::{Events, Interest, Poll, Registry, Token};
 
-/// Signals that end rnc cleanly; the exit code is 128 + the signal number.
-const SIGNALS: [i32; 3] = [
+/// Signals rnc handles: the first three end it cleanly (exit code 128 + the signal
+/// number); SIGCHLD is passed to the session, which reaps its children.
+const SIGNALS: [i32; 4] = [
     signal_hook::consts::SIGINT,
     signal_hook::consts::SIGTERM,
     signal_hook::consts::SIGHUP,
+    signal_hook::consts::SIGCHLD,
 ];
 
 /// Tokens below this are the loop's own (one per signal); sessions use the rest.
@@ -41,6 +43,8 @@ pub trait Session {
     /// Do the I/O the events allowed, fix interests, and decide what happens next.
     /// Also called once before the first poll and whenever a deadline passes.
     fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow>;
+    /// A child process changed state (SIGCHLD): reap what has exited.
+    fn on_child_exit(&mut self) {}
 }
 
 /// Run a session until it exits or a signal arrives; returns the exit code.
@@ -81,6 +85,10 @@ pub fn run(session: &mut impl Session) -> Result<i32> {
                 if let Some(rx) = sig_readers.get_mut(t) {
                     let mut sink = [0u8; 64];
                     while matches!(rx.read(&mut sink), Ok(n) if n > 0) {}
+                    if SIGNALS[t] == signal_hook::consts::SIGCHLD {
+                        session.on_child_exit();
+                        continue;
+                    }
                     return Ok(128 + SIGNALS[t]);
                 }
                 continue;

@@ -6,6 +6,7 @@ mod util;
 mod cli;
 mod connect;
 mod listen;
+mod relay;
 mod scan;
 mod udp;
 mod unix;

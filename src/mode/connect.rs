@@ -9,7 +9,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::bridge::{Bridge, Role};
 use crate::config::Config;
-use crate::conn::Conn;
+use crate::conn::{Conn, Peer};
 use crate::event_loop;
 use crate::net::{self, SockOpts, Source};
 use crate::stdio::{self, NonBlockGuard};
@@ -52,6 +52,13 @@ pub fn run(
         }
         (conn, format!("{host} port {port} ({proto})"))
     };
+    if let Some(attach) = &cfg.attach {
+        let far = match &conn {
+            Conn::Tcp(s) => Peer::Inet(s.peer_addr()?),
+            _ => Peer::Unix(peer.clone()),
+        };
+        return super::relay::serve_one(cfg, attach, conn, far);
+    }
     let _restore = NonBlockGuard::new(&[stdio::STDIN, stdio::STDOUT])?;
     let mut bridge = Bridge::new(conn, Role::Connect, &cfg.io, peer, cfg.verbose)?;
     event_loop::run(&mut bridge)

@@ -54,6 +54,9 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
     };
     let _restore = NonBlockGuard::new(&[stdio::STDIN, stdio::STDOUT])?;
     let listeners = Listeners::new(socks, FIRST_LISTENER);
+    if let Some(attach) = &cfg.attach {
+        return super::relay::serve(cfg, attach, listeners, keep_open);
+    }
     if keep_open {
         let mut s = super::keep_open::KeepOpen::new(listeners, cfg)?;
         event_loop::run(&mut s)

@@ -4,6 +4,7 @@ mod connect;
 mod datagram;
 mod keep_open;
 mod listen;
+mod relay;
 mod scan;
 
 use anyhow::Result;
