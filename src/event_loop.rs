@@ -3,7 +3,8 @@
 //! A `Session` (a bridge, a listener, a scan) registers its descriptors, gets every
 //! event, and after each batch says whether to go on and until when it may sleep.
 //! Signals arrive through a self-pipe per signal, so the loop returns normally and every
-//! `Drop` guard (stdio flags, sockets) runs.
+//! `Drop` guard (stdio flags, sockets) runs. The loop also owns O_NONBLOCK on stdin and
+//! stdout: it is set after the handlers are installed and restored when `run` returns.
 
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
@@ -13,6 +14,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use mio::event::Event;
 use mio::{Events, Interest, Poll, Registry, Token};
+
+use crate::stdio::{self, NonBlockGuard};
 
 /// Signals rnc handles: the first three end it cleanly (exit code 128 + the signal
 /// number); SIGCHLD is passed to the session, which reaps its children.
@@ -67,6 +70,10 @@ pub fn run(session: &mut impl Session) -> Result<i32> {
         sig_readers.push(rx);
     }
 
+    // Only now, with the handlers in place, change the flags the shell shares with us:
+    // any signal from here on returns through this function and the guard restores them.
+    let _restore =
+        NonBlockGuard::new(&[stdio::STDIN, stdio::STDOUT]).context("fcntl O_NONBLOCK")?;
     session.start(poll.registry())?;
     loop {
         let flow = session.step(poll.registry(), Instant::now())?;

@@ -5,6 +5,7 @@ mod util;
 
 mod cli;
 mod connect;
+mod faults;
 mod listen;
 mod relay;
 mod scan;

@@ -12,7 +12,6 @@ use crate::config::Config;
 use crate::conn::{Conn, Peer};
 use crate::event_loop;
 use crate::net::{self, SockOpts, Source};
-use crate::stdio::{self, NonBlockGuard};
 use crate::unix::{self, UnixAddr};
 
 pub fn run(
@@ -59,7 +58,6 @@ pub fn run(
         };
         return super::relay::serve_one(cfg, attach, conn, far);
     }
-    let _restore = NonBlockGuard::new(&[stdio::STDIN, stdio::STDOUT])?;
     let mut bridge = Bridge::new(conn, Role::Connect, &cfg.io, peer, cfg.verbose)?;
     event_loop::run(&mut bridge)
 }

@@ -26,7 +26,7 @@ use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{self, Flow, Session};
 use crate::net::{self, os_message, SockOpts};
 use crate::pump::MAX_DATAGRAM;
-use crate::stdio::{self, NonBlockGuard};
+use crate::stdio;
 use crate::unix::{self, UnixAddr};
 
 use super::listen::{report_client, FIRST_LISTENER};
@@ -73,7 +73,6 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
             (s, ep)
         })
         .collect();
-    let _restore = NonBlockGuard::new(&[stdio::STDIN, stdio::STDOUT])?;
     if keep_open {
         event_loop::run(&mut Serve::new(socks, cfg))
     } else {

@@ -14,7 +14,6 @@ use crate::conn::Peer;
 use crate::event_loop::{self, Flow, Session};
 use crate::listener::{Listener, Listeners};
 use crate::net::{self, SockOpts};
-use crate::stdio::{self, NonBlockGuard};
 use crate::unix::{self, UnixAddr};
 
 /// Listener tokens; clients of `-k` start above them.
@@ -52,7 +51,6 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
         }
         socks.into_iter().map(Listener::Tcp).collect()
     };
-    let _restore = NonBlockGuard::new(&[stdio::STDIN, stdio::STDOUT])?;
     let listeners = Listeners::new(socks, FIRST_LISTENER);
     if let Some(attach) = &cfg.attach {
         return super::relay::serve(cfg, attach, listeners, keep_open);
