@@ -114,6 +114,22 @@ pub struct Cli {
     #[arg(short = 'c', long = "sh-exec", value_name = "cmd")]
     pub sh_exec: Option<String>,
 
+    /// Allow only these hosts or ranges to connect (repeatable)
+    #[arg(long = "allow", value_name = "host[/len]")]
+    pub allow: Vec<String>,
+
+    /// Allow only the hosts listed in FILE
+    #[arg(long = "allowfile", value_name = "file")]
+    pub allowfile: Vec<String>,
+
+    /// Refuse these hosts or ranges (repeatable)
+    #[arg(long = "deny", value_name = "host[/len]")]
+    pub deny: Vec<String>,
+
+    /// Refuse the hosts listed in FILE
+    #[arg(long = "denyfile", value_name = "file")]
+    pub denyfile: Vec<String>,
+
     /// Print this help (--help for more)
     #[arg(short = 'h', action = ArgAction::Help)]
     pub help_short: Option<bool>,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::access::Access;
 use crate::cli::Cli;
 use crate::net::{self, Family};
 
@@ -30,6 +31,8 @@ pub struct Config {
     /// `--relay`, `--exec`, `--sh-exec`: what each connection is joined to instead of
     /// stdin/stdout.
     pub attach: Option<Attach>,
+    /// `--allow`/`--deny` and their files: who may talk to a listener.
+    pub access: Access,
 }
 
 /// The far side of a relayed connection.
@@ -243,6 +246,16 @@ impl Config {
         if attach.is_some() && cli.udp {
             bail!("--relay, --exec and --sh-exec work over streams only (not with -u)");
         }
+        let access = Access::new(
+            &cli.allow,
+            &cli.deny,
+            &cli.allowfile,
+            &cli.denyfile,
+            cli.nodns,
+        )?;
+        if !access.is_open() && !cli.listen {
+            bail!("--allow and --deny need -l");
+        }
         let connect_mode = matches!(mode, Mode::Connect { .. });
         Ok(Config {
             mode,
@@ -262,6 +275,7 @@ impl Config {
                 idle_timeout: if connect_mode { wait } else { None },
             },
             attach,
+            access,
         })
     }
 }

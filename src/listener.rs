@@ -13,6 +13,7 @@ use anyhow::Result;
 use mio::event::Event;
 use mio::{Interest, Registry, Token};
 
+use crate::access::Access;
 use crate::conn::{Conn, Peer};
 use crate::endpoint::Endpoint;
 
@@ -51,6 +52,9 @@ impl Listener {
 pub struct Listeners {
     socks: Vec<(Listener, Endpoint)>,
     paused_until: Option<Instant>,
+    access: Access,
+    verbose: u8,
+    numeric: bool,
 }
 
 impl Listeners {
@@ -67,7 +71,18 @@ impl Listeners {
         Listeners {
             socks,
             paused_until: None,
+            access: Access::default(),
+            verbose: 0,
+            numeric: true,
         }
+    }
+
+    /// Refuse peers the rules do not permit, logging them with -v.
+    pub fn with_access(mut self, access: Access, verbose: u8, numeric: bool) -> Listeners {
+        self.access = access;
+        self.verbose = verbose;
+        self.numeric = numeric;
+        self
     }
 
     pub fn owns(&self, t: Token) -> bool {
@@ -92,7 +107,12 @@ impl Listeners {
         for (l, ep) in &mut self.socks {
             while ep.readable && out.len() < max {
                 match l.accept() {
-                    Ok(c) => out.push(c),
+                    Ok((conn, peer)) => {
+                        if permitted(&self.access, &peer, self.verbose, self.numeric) {
+                            out.push((conn, peer));
+                        }
+                        // Refused: dropped here, closed before any byte moves.
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => ep.blocked_read(),
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     // The client gave up before we took it: not our problem.
@@ -127,4 +147,16 @@ impl Listeners {
             ep.release(reg);
         }
     }
+}
+
+/// Check a peer against the access rules; say so with -v when it is refused.
+pub fn permitted(access: &Access, peer: &Peer, verbose: u8, numeric: bool) -> bool {
+    let ok = match peer {
+        Peer::Inet(a) => access.permits(a.ip()),
+        Peer::Unix(_) => true,
+    };
+    if !ok && verbose > 0 {
+        eprintln!("rnc: refused {} (not allowed)", peer.describe(numeric));
+    }
+    ok
 }

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - `cli`: the command line (clap derive only).
+//! - `access`: `--allow`/`--deny` rules.
 //! - `config`: `Cli` → `Config`, nc's conflict checks.
 //! - `net`: resolve, connect, bind, nc's `-v` wording.
 //! - `stdio`: stdin/stdout kinds and the O_NONBLOCK guard.
@@ -14,6 +15,7 @@
 //! - `listener`: listening sockets and accept with EMFILE back-off.
 //! - `mode/`: one file per mode.
 
+mod access;
 mod bridge;
 mod buf;
 mod cli;

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod access;
 mod cli;
 mod connect;
 mod faults;

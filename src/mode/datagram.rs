@@ -18,12 +18,14 @@ use mio::event::Event;
 use mio::{Registry, Token};
 use socket2::{SockAddr, Socket};
 
+use crate::access::Access;
 use crate::bridge::{Bridge, Role, STDIN, STDOUT};
 use crate::buf::{MemBuf, Step, MEM_CAP};
 use crate::config::{Config, IoRules};
 use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{self, Flow, Session};
+use crate::listener::permitted;
 use crate::net::{self, os_message, SockOpts};
 use crate::pump::MAX_DATAGRAM;
 use crate::stdio;
@@ -83,6 +85,7 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
             verbose: cfg.verbose,
             numeric: cfg.numeric,
             unix: cfg.unix,
+            access: cfg.access.clone(),
         })
     }
 }
@@ -112,6 +115,7 @@ struct FirstPeer {
     verbose: u8,
     numeric: bool,
     unix: bool,
+    access: Access,
 }
 
 impl FirstPeer {
@@ -123,7 +127,15 @@ impl FirstPeer {
             }
             let mut one = [MaybeUninit::<u8>::uninit(); 1];
             match s.peek_from(&mut one) {
-                Ok((_, from)) => return Ok(Some((i, from))),
+                Ok((_, from))
+                    if permitted(&self.access, &peer_of(&from), self.verbose, self.numeric) =>
+                {
+                    return Ok(Some((i, from)))
+                }
+                // Not allowed: take the datagram off the queue unread, look again.
+                Ok(_) => {
+                    let _ = s.recv_from(&mut one);
+                }
                 Err(e) if would_block(&e) => ep.blocked_read(),
                 // A stale ICMP error from an earlier peer: consumed; look again.
                 Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {}
@@ -209,6 +221,7 @@ struct Serve {
     io: IoRules,
     verbose: u8,
     numeric: bool,
+    access: Access,
 }
 
 impl Serve {
@@ -227,6 +240,7 @@ impl Serve {
             io: cfg.io.clone(),
             verbose: cfg.verbose,
             numeric: cfg.numeric,
+            access: cfg.access.clone(),
         }
     }
 
@@ -235,6 +249,13 @@ impl Serve {
         for (i, (s, ep)) in self.socks.iter_mut().enumerate() {
             while ep.readable && self.out.room() >= RECV_ROOM {
                 match s.recv_from(&mut self.scratch) {
+                    Ok((_, from))
+                        if !permitted(
+                            &self.access,
+                            &peer_of(&from),
+                            self.verbose,
+                            self.numeric,
+                        ) => {}
                     Ok((n, from)) => {
                         // SAFETY: recv_from initialised the first n bytes.
                         let bytes = unsafe {

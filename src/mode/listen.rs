@@ -51,7 +51,11 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
         }
         socks.into_iter().map(Listener::Tcp).collect()
     };
-    let listeners = Listeners::new(socks, FIRST_LISTENER);
+    let listeners = Listeners::new(socks, FIRST_LISTENER).with_access(
+        cfg.access.clone(),
+        cfg.verbose,
+        cfg.numeric,
+    );
     if let Some(attach) = &cfg.attach {
         return super::relay::serve(cfg, attach, listeners, keep_open);
     }

@@ -1,0 +1,105 @@
+//! `--allow`, `--deny` and their files: refused peers are closed before any byte moves.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+
+use crate::util::*;
+
+fn server(extra: &[&str]) -> (Rnc, u16) {
+    let mut a = vec!["-v", "-n", "-k", "-l", "127.0.0.1", "0"];
+    a.extend_from_slice(extra);
+    let mut r = rnc(a).spawn();
+    let port = r.listen_port();
+    (r, port)
+}
+
+/// Connect, send a line, and report whether the server printed it.
+fn refused(r: &mut Rnc, mut c: TcpStream) -> bool {
+    let _ = c.write_all(b"knock\n");
+    let mut buf = [0u8; 1];
+    c.set_read_timeout(Some(SECS5)).unwrap();
+    // A refused client is closed at once: EOF (or a reset), never data.
+    let closed = matches!(c.read(&mut buf), Ok(0) | Err(_));
+    if closed {
+        r.wait_err("not allowed", SECS5);
+    }
+    closed
+}
+
+#[test]
+fn allow_admits_only_matching_sources() {
+    let (mut r, port) = server(&["--allow", "127.0.0.2"]);
+    assert!(refused(&mut r, connect(port)));
+    // rnc as a client from 127.0.0.2 (-s) is let in.
+    let mut c = rnc(["-N", "-s", "127.0.0.2", "127.0.0.1", &port.to_string()]).spawn();
+    c.send(b"from .2\n");
+    c.close_stdin();
+    assert_eq!(r.read_out(8, SECS5), b"from .2\n");
+    assert!(r.running());
+}
+
+#[test]
+fn deny_ranges_win_and_others_pass() {
+    let (mut r, port) = server(&["--deny", "127.0.0.0/30"]);
+    assert!(refused(&mut r, connect(port)));
+    let mut c = rnc(["-N", "-s", "127.0.0.9", "127.0.0.1", &port.to_string()]).spawn();
+    c.send(b"from .9\n");
+    c.close_stdin();
+    assert_eq!(r.read_out(8, SECS5), b"from .9\n");
+}
+
+#[test]
+fn allowfile_with_comments_and_ipv6_deny() {
+    let dir = std::env::temp_dir().join(format!("rnc-acl-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("allow");
+    std::fs::write(&f, "# only the .3 host\n127.0.0.3 # comment\n").unwrap();
+    let (mut r, port) = server(&["--allowfile", f.to_str().unwrap()]);
+    assert!(refused(&mut r, connect(port)));
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        return;
+    }
+    let mut r = rnc(["-v", "-n", "-k", "-l", "::1", "0", "--deny", "::1/128"]).spawn();
+    let port = r.listen_port();
+    let c = TcpStream::connect(("::1", port)).unwrap();
+    assert!(refused(&mut r, c));
+}
+
+#[test]
+fn denied_datagrams_are_dropped() {
+    let mut r = rnc([
+        "-v",
+        "-n",
+        "-u",
+        "-l",
+        "-k",
+        "127.0.0.1",
+        "0",
+        "--deny",
+        "127.0.0.1",
+    ])
+    .spawn();
+    let port: u16 = r
+        .wait_err("Bound on", SECS5)
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    a.send_to(b"denied", ("127.0.0.1", port)).unwrap();
+    r.wait_err("not allowed", SECS5);
+    let b = UdpSocket::bind("127.0.0.5:0").unwrap();
+    b.send_to(b"fine", ("127.0.0.1", port)).unwrap();
+    assert_eq!(r.read_out(4, SECS5), b"fine");
+}
+
+#[test]
+fn bad_entries_are_one_line() {
+    let mut r = rnc(["-l", "0", "--allow", "10.0.0.0/40"]).spawn();
+    assert_eq!(r.code(SECS5), 1);
+    assert_eq!(r.err_lines.len(), 1, "{:?}", r.err_lines);
+    assert!(r.err_lines[0].contains("10.0.0.0/40"));
+}
