@@ -193,6 +193,20 @@ mod tests {
         assert!(!deny_only.permits(ip("::1")) && deny_only.permits(ip("127.0.0.1")));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_entry_parses_or_fails_cleanly(s in "[0-9a-f:./]{0,45}") {
+            let _ = parse_entry(&s, true);
+        }
+
+        #[test]
+        fn a_prefix_contains_its_own_network(a in proptest::prelude::any::<u32>(), len in 0u8..=32) {
+            let ip = IpAddr::V4(a.into());
+            let c = Cidr::new(ip, len).unwrap();
+            proptest::prop_assert!(c.contains(ip));
+        }
+    }
+
     #[test]
     fn files_with_comments() {
         let dir = std::env::temp_dir().join(format!("rnc-acl-{}", std::process::id()));

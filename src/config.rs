@@ -466,6 +466,31 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_port_text_parses_or_fails_cleanly(s in ".{0,12}") {
+            if let Ok(p) = parse_port(&s, true) {
+                proptest::prop_assert!(s.parse::<u16>().map(|n| n == p).unwrap_or(true));
+            }
+        }
+
+        #[test]
+        fn every_port_number_round_trips(n in 1u16..) {
+            proptest::prop_assert_eq!(parse_port(&n.to_string(), false).unwrap(), n);
+        }
+
+        #[test]
+        fn any_host_text_resolves_or_fails_cleanly(s in "[0-9a-f:.\\[\\]%]{0,40}") {
+            // -n: literal addresses only, never a lookup, never a panic.
+            let _ = crate::net::resolve(&s, 80, Family::Any, true);
+        }
+
+        #[test]
+        fn any_relay_target_parses_or_fails_cleanly(s in ".{0,30}") {
+            let _ = parse_relay(&s);
+        }
+    }
+
     #[test]
     fn service_names() {
         assert_eq!(parse_port("http", false).unwrap(), 80);

@@ -237,3 +237,188 @@ impl Pump {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Properties of one pump over real pipes: for random chunk sizes, random readiness
+    //! (events that come late, early or twice) and the short writes of a small pipe,
+    //! the bytes out equal the bytes in, in order, and the end is seen exactly once.
+
+    use super::*;
+    use crate::buf::{sys_read, sys_write};
+    use mio::Token;
+    use proptest::prelude::*;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    fn pipe(small: bool) -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for two descriptors.
+        assert_eq!(
+            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) },
+            0
+        );
+        if small {
+            // One page: writes into it come up short all the time.
+            // SAFETY: our own pipe.
+            unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 4096) };
+        }
+        // SAFETY: fresh descriptors we own.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// The producer writes up to n more bytes into the source.
+        Feed(usize),
+        /// The consumer reads up to n bytes from the destination.
+        Take(usize),
+        /// A readiness event arrives (or not) for each side, then the pump runs.
+        Step { src: bool, dst: bool },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (1usize..70_000).prop_map(Op::Feed),
+            (1usize..70_000).prop_map(Op::Take),
+            (any::<bool>(), any::<bool>()).prop_map(|(src, dst)| Op::Step { src, dst }),
+        ]
+    }
+
+    fn run(data: &[u8], ops: &[Op], shaping: Shaping, small_out: bool) {
+        let (in_r, in_w) = pipe(false);
+        let (out_r, out_w) = pipe(small_out);
+        let mut pump = Pump::new(FdKind::Pipe, FdKind::Pipe, shaping);
+        let mut src = Endpoint::new(in_r.as_raw_fd(), Token(1));
+        let mut dst = Endpoint::new(out_w.as_raw_fd(), Token(2));
+        let mut in_w = Some(in_w);
+        let (mut fed, mut got) = (0usize, Vec::new());
+        let mut ends_seen = 0;
+        let mut step =
+            |pump: &mut Pump, src: &mut Endpoint, dst: &mut Endpoint, got: &mut Vec<u8>| {
+                let was = pump.finished();
+                pump.progress(src, dst, Instant::now()).expect("pump");
+                if pump.finished() && !was {
+                    ends_seen += 1;
+                }
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n) = sys_read(out_r.as_raw_fd(), &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+            };
+        let drive = ops.iter().cycle().take(ops.len().max(1) * 4);
+        for op in drive {
+            match *op {
+                Op::Feed(n) => {
+                    if let Some(w) = &in_w {
+                        let end = (fed + n).min(data.len());
+                        if let Ok(k) = sys_write(w.as_raw_fd(), &data[fed..end]) {
+                            fed += k;
+                        }
+                        if fed == data.len() {
+                            in_w = None; // EOF for the pump's source
+                        }
+                    }
+                }
+                Op::Take(n) => {
+                    let mut buf = vec![0u8; n];
+                    if let Ok(k) = sys_read(out_r.as_raw_fd(), &mut buf) {
+                        got.extend_from_slice(&buf[..k]);
+                    }
+                }
+                Op::Step { src: s, dst: d } => {
+                    src.readable |= s;
+                    dst.writable |= d;
+                    step(&mut pump, &mut src, &mut dst, &mut got);
+                }
+            }
+        }
+        // Drain to the end: the rest of the input, then every event delivered.
+        while fed < data.len() || in_w.is_some() || !pump.finished() {
+            if let Some(w) = &in_w {
+                if let Ok(k) = sys_write(w.as_raw_fd(), &data[fed..]) {
+                    fed += k;
+                }
+                if fed == data.len() {
+                    in_w = None;
+                }
+            }
+            src.readable = true;
+            dst.writable = true;
+            step(&mut pump, &mut src, &mut dst, &mut got);
+        }
+        src.readable = true;
+        dst.writable = true;
+        step(&mut pump, &mut src, &mut dst, &mut got);
+        assert_eq!(ends_seen, 1, "the end is seen exactly once");
+        assert_eq!(got.len(), data.len());
+        assert!(got == data, "bytes out differ from bytes in");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn spliced_bytes_out_equal_bytes_in(
+            data in proptest::collection::vec(any::<u8>(), 0..100_000),
+            ops in proptest::collection::vec(op(), 1..40),
+            small in any::<bool>(),
+        ) {
+            run(&data, &ops, Shaping::default(), small);
+        }
+
+        #[test]
+        fn buffered_bytes_out_equal_bytes_in(
+            data in proptest::collection::vec(any::<u8>(), 0..100_000),
+            ops in proptest::collection::vec(op(), 1..40),
+        ) {
+            // -i 0 forces the memory buffer and its line-at-a-time drain.
+            let shaping = Shaping { crlf: false, interval: Some(Duration::ZERO) };
+            run(&data, &ops, shaping, true);
+        }
+
+        #[test]
+        fn crlf_doubles_exactly_the_lfs(
+            data in proptest::collection::vec(prop_oneof![Just(b'\n'), any::<u8>()], 0..50_000),
+            ops in proptest::collection::vec(op(), 1..20),
+        ) {
+            let want: Vec<u8> = data
+                .iter()
+                .flat_map(|&b| if b == b'\n' { vec![b'\r', b'\n'] } else { vec![b] })
+                .collect();
+            let (in_r, in_w) = pipe(false);
+            let (out_r, out_w) = pipe(false);
+            let mut pump = Pump::new(FdKind::Pipe, FdKind::Pipe, Shaping { crlf: true, interval: None });
+            let mut src = Endpoint::new(in_r.as_raw_fd(), Token(1));
+            let mut dst = Endpoint::new(out_w.as_raw_fd(), Token(2));
+            let writer = std::thread::spawn(move || {
+                // SAFETY: the write end moves into this thread and is closed at its end.
+                let w = in_w;
+                let mut off = 0;
+                while off < data.len() {
+                    match sys_write(w.as_raw_fd(), &data[off..]) {
+                        Ok(k) => off += k,
+                        Err(_) => std::thread::yield_now(),
+                    }
+                }
+            });
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 1 << 16];
+            let _ = ops;
+            while !pump.finished() {
+                src.readable = true;
+                dst.writable = true;
+                pump.progress(&mut src, &mut dst, Instant::now()).unwrap();
+                while let Ok(n) = sys_read(out_r.as_raw_fd(), &mut buf) {
+                    if n == 0 { break; }
+                    got.extend_from_slice(&buf[..n]);
+                }
+                std::thread::yield_now();
+            }
+            writer.join().unwrap();
+            prop_assert!(got == want);
+        }
+    }
+}
