@@ -5,5 +5,6 @@ mod util;
 
 mod cli;
 mod connect;
+mod docs;
 mod listen;
 mod scan;
