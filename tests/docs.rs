@@ -627,20 +627,33 @@ fn render_zsh() -> String {
     let cmd = command();
     let w = words(&cmd);
     let mut out = clap_complete(Shell::Zsh);
-    // Port values: service names (zsh's _ports reads the services database).
+    // Port values: service names (zsh's _ports reads the services database). Each
+    // spelling of such an option has a line `'-p+[help]:name:action' \`.
     for a in cmd.get_arguments().filter(|a| !a.is_positional()) {
         if !(takes_value(a) && is_port_value(a)) {
             continue;
         }
-        let name = a.get_value_names().unwrap()[0].to_string();
-        let from = format!(":{name}:' \\\n");
-        let to = format!(":{name}:_ports' \\\n");
-        assert!(
-            out.contains(&from),
-            "clap_complete's zsh output changed: no `{from}` for {:?}",
-            a.get_id()
-        );
-        out = out.replace(&from, &to);
+        let value = format!(":{}:", a.get_value_names().unwrap()[0]);
+        for spelled in spellings(a) {
+            let starts = [format!("'{spelled}+["), format!("'{spelled}=[")];
+            let mut found = false;
+            out = out
+                .lines()
+                .map(|line| match line.rfind(&value) {
+                    Some(at) if starts.iter().any(|s| line.starts_with(s.as_str())) => {
+                        found = true;
+                        format!("{}_ports' \\", &line[..at + value.len()])
+                    }
+                    _ => line.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n";
+            assert!(
+                found,
+                "clap_complete's zsh output changed: no line for {spelled}"
+            );
+        }
     }
     // The operands: a host (a path with -U), then ports.
     let pos = cmd.get_positionals().next().expect("rnc has operands");
