@@ -15,8 +15,8 @@
 //! RNC_BLESS=1 cargo test --test integration docs
 //! ```
 //!
-//! Further tests check that the man page is clean roff (`groff -ww` when groff is
-//! installed, a macro check always), that each completion file loads in its shell
+//! Further tests check that the man page is clean roff (`groff -ww` and `mandoc -Tlint`
+//! when they are installed, a macro check always), that each completion file loads in its shell
 //! (skipped with a message when zsh or fish is missing), that the README shows the man
 //! page's examples, and that `rnc -h` stays one line per flag.
 
@@ -417,6 +417,26 @@ fn man_page_renders_without_groff_warnings() {
     assert!(
         out.status.success() && said.is_empty(),
         "groff -man -ww -z man/rnc.1 complained:\n{said}"
+    );
+}
+
+#[test]
+fn man_page_passes_mandoc_lint() {
+    let Some(out) = run_with_input(
+        Command::new("mandoc").args(["-man", "-Tlint", "-W", "warning"]),
+        &render_man(),
+    ) else {
+        eprintln!("mandoc is not installed: skipping the mandoc check");
+        return;
+    };
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.is_empty(),
+        "mandoc -Tlint -W warning complained about man/rnc.1:\n{said}"
     );
 }
 
