@@ -4,130 +4,357 @@
 //! render the man page and completions from the same definitions. Meaning (conflicts,
 //! defaults, positionals) is settled in `config.rs`, not here.
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, Parser, ValueHint};
 
 /// rnc: a netcat that scripts can rely on.
-///
-/// Connect to HOST PORT, listen with -l, or check ports with -z. Data is copied between
-/// stdin/stdout and the socket byte for byte; messages go to stderr.
 #[derive(Parser, Debug, Default)]
 #[command(
     name = "rnc",
     version,
     disable_help_flag = true,
     disable_version_flag = true,
-    override_usage = "rnc [-46CdDhklNnvz] [-i interval] [-p source_port] [-q seconds] [-s source] [-w timeout] [destination] [port]",
-    after_help = "Examples: rnc host 80 | rnc -l 9000 > file | rnc -N host 9000 < file | rnc -zv host 22"
+    override_usage = "rnc [-46CdDhklNnuUvz] [-i interval] [-p source_port] [-q seconds] [-s source] [-w timeout] [destination] [port]",
+    // nc's -h: a usage line, then one line per flag. --help adds each flag's details.
+    help_template = "{about-with-newline}{usage-heading} {usage}\n{options}{after-help}",
+    after_help = AFTER_SHORT_HELP,
+    after_long_help = AFTER_LONG_HELP
 )]
 pub struct Cli {
     /// Use IPv4 addresses only
-    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    ///
+    /// Resolve, connect and listen over IPv4 only. Default: both families;
+    /// a listener given no address listens on IPv4 and IPv6.
+    ///
+    /// As nc.openbsd -4 and ncat -4; nc.traditional speaks IPv4 only.
+    #[arg(
+        short = '4',
+        long = "ipv4",
+        conflicts_with = "ipv6",
+        verbatim_doc_comment
+    )]
     pub ipv4: bool,
 
     /// Use IPv6 addresses only
-    #[arg(short = '6', long = "ipv6")]
+    ///
+    /// Resolve, connect and listen over IPv6 only. Default: both families.
+    ///
+    /// As nc.openbsd -6 and ncat -6; nc.traditional has no IPv6.
+    #[arg(short = '6', long = "ipv6", verbatim_doc_comment)]
     pub ipv6: bool,
 
     /// Send CRLF as line-ending
-    #[arg(short = 'C', long = "crlf")]
+    ///
+    /// Every LF read from stdin goes out as CR LF; what the peer sends is
+    /// not changed. Default: bytes go out as they are.
+    ///
+    /// As nc.openbsd -C, nc.traditional -C and ncat -C (--crlf).
+    #[arg(short = 'C', long = "crlf", verbatim_doc_comment)]
     pub crlf: bool,
 
-    /// Detach from stdin: never read it
-    #[arg(short = 'd', long = "no-stdin")]
+    /// Detach from stdin
+    ///
+    /// Never read stdin: send nothing (and no FIN), print what the peer
+    /// sends until it closes. Default: read stdin.
+    ///
+    /// As nc.openbsd -d and ncat --recv-only (ncat's -d is a delay);
+    /// nc.traditional has none.
+    #[arg(short = 'd', long = "no-stdin", verbatim_doc_comment)]
     pub no_stdin: bool,
 
-    /// Enable debugging on the socket (SO_DEBUG)
-    #[arg(short = 'D', long = "debug")]
+    /// Enable debugging on the socket
+    ///
+    /// Set SO_DEBUG on every socket rnc opens; rnc exits 1 if the system
+    /// refuses it (Linux asks for CAP_NET_ADMIN). Default: off.
+    ///
+    /// As nc.openbsd -D; nc.traditional and ncat have none.
+    #[arg(short = 'D', long = "debug", verbatim_doc_comment)]
     pub debug: bool,
 
-    /// Delay interval between lines sent, in seconds
-    #[arg(short = 'i', long = "interval", value_name = "interval")]
+    /// Delay interval for lines sent
+    ///
+    /// Send stdin one line at a time and wait this long after each line.
+    /// Seconds, fractions (0.5) and the suffixes ms, s, m and h are
+    /// accepted, as for -q and -w. Default: no delay.
+    ///
+    /// As nc.openbsd -i and nc.traditional -i (which also pause between
+    /// scanned ports); ncat calls it -d (--delay), and its -i is an idle
+    /// timeout.
+    #[arg(
+        short = 'i',
+        long = "interval",
+        value_name = "interval",
+        value_hint = ValueHint::Other,
+        verbatim_doc_comment
+    )]
     pub interval: Option<String>,
 
     /// Keep inbound sockets open for multiple connects
-    #[arg(short = 'k', long = "keep-open")]
+    ///
+    /// With -l, keep accepting clients after the first leaves, and serve
+    /// them at the same time: what stdin gives goes to every connected
+    /// client, what any client sends goes to stdout. A client leaves when
+    /// it closes. Default: exit when the first client leaves.
+    ///
+    /// As ncat -k (--keep-open). nc.openbsd -k serves one client at a time;
+    /// nc.traditional's -k sets SO_KEEPALIVE instead.
+    #[arg(short = 'k', long = "keep-open", verbatim_doc_comment)]
     pub keep_open: bool,
 
     /// Listen mode, for inbound connects
-    #[arg(short = 'l', long = "listen")]
+    ///
+    /// Listen on [destination] port (or -p port), take the first client and
+    /// bridge it with stdin/stdout. Port 0 takes a free port (-v prints
+    /// it). Without an address rnc listens on every IPv4 and IPv6 address.
+    /// Default: connect mode.
+    ///
+    /// As nc.openbsd -l and ncat -l; nc.traditional needs -l -p port.
+    #[arg(short = 'l', long = "listen", verbatim_doc_comment)]
     pub listen: bool,
 
     /// Shutdown the network socket after EOF on stdin
-    #[arg(short = 'N', long = "send-eof")]
+    ///
+    /// Once stdin has ended and all of it is sent, shut down the socket's
+    /// write side (a FIN: the peer reads end of file), then keep printing
+    /// what the peer sends until it closes. Default: no FIN; the connection
+    /// stays half-open until the peer closes.
+    ///
+    /// As nc.openbsd -N. ncat 7.93 sends the FIN by default (--no-shutdown
+    /// turns it off); nc.traditional sends it only with -q.
+    #[arg(short = 'N', long = "send-eof", verbatim_doc_comment)]
     pub send_eof: bool,
 
     /// Suppress name/port resolutions
-    #[arg(short = 'n', long = "nodns")]
+    ///
+    /// Hosts must be numeric addresses, and messages show addresses, not
+    /// names. Default: resolve names.
+    ///
+    /// As nc.openbsd -n, nc.traditional -n and ncat -n (--nodns).
+    #[arg(short = 'n', long = "nodns", verbatim_doc_comment)]
     pub nodns: bool,
 
-    /// Specify local port for remote connects, or the port to listen on
-    #[arg(short = 'p', long = "source-port", value_name = "source_port")]
+    /// Specify local port for remote connects
+    ///
+    /// In connect mode, connect from this local port. With -l, the port to
+    /// listen on, in place of the port operand. A number or a service name.
+    /// Default: a free port.
+    ///
+    /// As nc.openbsd -p and ncat -p (--source-port); nc.traditional -p,
+    /// which its -l requires.
+    #[arg(
+        short = 'p',
+        long = "source-port",
+        value_name = "source_port",
+        value_hint = ValueHint::Other,
+        verbatim_doc_comment
+    )]
     pub source_port: Option<String>,
 
-    /// Quit seconds after EOF on stdin (sends FIN at EOF; negative waits forever)
+    /// Quit after EOF on stdin and delay of seconds
+    ///
+    /// Once stdin has ended and all of it is sent, send a FIN (as -N) and
+    /// exit this many seconds later, even if the peer is still sending;
+    /// exit sooner if the peer closes first. 0 exits at once. A negative
+    /// value is the same as no -q. Default: no limit.
+    ///
+    /// As nc.traditional -q; nc.openbsd -q (Debian) starts the delay only
+    /// when the peer has closed too; ncat 7.93 has none.
     #[arg(
         short = 'q',
         long = "quit-after-eof",
         value_name = "seconds",
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_hint = ValueHint::Other,
+        verbatim_doc_comment
     )]
     pub quit_after_eof: Option<String>,
 
     /// Local source address
-    #[arg(short = 's', long = "source", value_name = "source")]
+    ///
+    /// Connect from this local address (a name or a number). Not with -l:
+    /// give the listen address as the destination operand. Default: chosen
+    /// by the system.
+    ///
+    /// As nc.openbsd -s and ncat -s (--source); nc.traditional -s, which is
+    /// also its listen address.
+    #[arg(
+        short = 's',
+        long = "source",
+        value_name = "source",
+        value_hint = ValueHint::Hostname,
+        verbatim_doc_comment
+    )]
     pub source: Option<String>,
 
     /// Use UDP instead of TCP
-    #[arg(short = 'u', long = "udp")]
+    ///
+    /// Not served yet: rnc accepts the flag and exits 1 with a message.
+    ///
+    /// As nc.openbsd -u, nc.traditional -u and ncat -u (--udp).
+    #[arg(short = 'u', long = "udp", verbatim_doc_comment)]
     pub udp: bool,
 
-    /// Use Unix-domain sockets (destination is a path, @name for abstract)
-    #[arg(short = 'U', long = "unixsock")]
+    /// Use Unix-domain sockets
+    ///
+    /// The destination is a socket path (@name for the Linux abstract
+    /// namespace). Not served yet: rnc accepts the flag and exits 1 with a
+    /// message.
+    ///
+    /// As nc.openbsd -U and ncat -U (--unixsock); nc.traditional has none.
+    #[arg(short = 'U', long = "unixsock", verbatim_doc_comment)]
     pub unixsock: bool,
 
-    /// Verbose (repeat for more)
-    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    /// Verbose
+    ///
+    /// Report on stderr, in nc.openbsd's words: Listening on ...,
+    /// Connection received on ..., Connection to ... succeeded! and failed
+    /// connects. Twice (-vv) also reports each refused port of a multi-port
+    /// -z check. Default: quiet; only errors are printed.
+    ///
+    /// As nc.openbsd -v, nc.traditional -v and ncat -v, whose wording
+    /// differs.
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count, verbatim_doc_comment)]
     pub verbose: u8,
 
-    /// Timeout for connects and final net reads, in seconds
-    #[arg(short = 'w', long = "wait", value_name = "timeout")]
+    /// Timeout for connects and final net reads
+    ///
+    /// Give up a connect after this long. In connect mode, also exit
+    /// (status 0) once no data has moved either way for this long. Default:
+    /// no timeout, except 5 seconds per port with -z.
+    ///
+    /// As nc.openbsd -w; nc.traditional -w also bounds the wait after
+    /// stdin's end; ncat -w (--wait) bounds connects only.
+    #[arg(
+        short = 'w',
+        long = "wait",
+        value_name = "timeout",
+        value_hint = ValueHint::Other,
+        verbatim_doc_comment
+    )]
     pub wait: Option<String>,
 
-    /// Zero-I/O mode, report connection status only (scan)
-    #[arg(short = 'z', long = "zero-io")]
+    /// Zero-I/O mode [used for scanning]
+    ///
+    /// Connect to each port given after the host, close at once, send
+    /// nothing. Exit 0 if any port accepted, 1 if none did. With -v, each
+    /// open port is reported on stderr.
+    ///
+    /// As nc.openbsd -z; nc.traditional -z exits 0 even when every port is
+    /// closed; ncat -z checks one port.
+    #[arg(short = 'z', long = "zero-io", verbatim_doc_comment)]
     pub zero_io: bool,
 
-    /// Relay each connection to TARGET (host:port, [v6]:port, unix:PATH)
-    #[arg(long = "relay", value_name = "target", conflicts_with_all = ["exec", "sh_exec"])]
+    /// Relay each connection to a target
+    ///
+    /// Join each connection to TARGET: host:port, [v6addr]:port or
+    /// unix:PATH. Bytes flow both ways; an EOF on one side becomes a FIN
+    /// to the other once drained. A target that refuses closes that client
+    /// only. Without -l, rnc connects both ends and joins them.
+    ///
+    /// socat TCP-LISTEN:P,fork TCP:H:P in one process; ncat needs
+    /// --sh-exec "ncat H P"; nc.openbsd and nc.traditional have none.
+    #[arg(
+        long = "relay",
+        value_name = "target",
+        conflicts_with_all = ["exec", "sh_exec"],
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub relay: Option<String>,
 
-    /// Run PROG with its stdin/stdout bridged to each connection
+    /// Run a program for each connection
+    ///
+    /// Run PROG (its words split on white space, no shell) with its stdin
+    /// and stdout joined to the connection; its stderr stays on rnc's.
+    /// RNC_REMOTE_ADDR, RNC_REMOTE_PORT, RNC_LOCAL_ADDR, RNC_LOCAL_PORT and
+    /// RNC_PROTO (and NCAT_* aliases) are set. Children are reaped; none of
+    /// rnc's descriptors reaches them.
+    ///
+    /// As ncat -e (--exec); nc.traditional -e takes a file name only;
+    /// nc.openbsd has none.
     #[arg(
         short = 'e',
         long = "exec",
         value_name = "prog args",
-        conflicts_with = "sh_exec"
+        conflicts_with = "sh_exec",
+        value_hint = ValueHint::CommandString,
+        hide_short_help = true,
+        verbatim_doc_comment
     )]
     pub exec: Option<String>,
 
-    /// Run CMD with /bin/sh -c, bridged to each connection
-    #[arg(short = 'c', long = "sh-exec", value_name = "cmd")]
+    /// Run a shell command for each connection
+    ///
+    /// As -e, through /bin/sh -c CMD.
+    ///
+    /// As ncat -c (--sh-exec) and nc.traditional -c; nc.openbsd has none.
+    #[arg(
+        short = 'c',
+        long = "sh-exec",
+        value_name = "cmd",
+        value_hint = ValueHint::CommandString,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub sh_exec: Option<String>,
 
-    /// Allow only these hosts or ranges to connect (repeatable)
-    #[arg(long = "allow", value_name = "host[/len]")]
+    /// Admit only these peers
+    ///
+    /// Listeners admit only peers matching an address, a CIDR range
+    /// (10.0.0.0/8, fd00::/8) or a host name; repeatable. Others are closed
+    /// before any byte moves (datagrams dropped). Default: everyone.
+    ///
+    /// As ncat --allow; nc.openbsd and nc.traditional have none.
+    #[arg(
+        long = "allow",
+        value_name = "host[/len]",
+        value_hint = ValueHint::Hostname,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub allow: Vec<String>,
 
-    /// Allow only the hosts listed in FILE
-    #[arg(long = "allowfile", value_name = "file")]
+    /// Admit only the peers listed in a file
+    ///
+    /// As --allow, one entry a line; # starts a comment.
+    ///
+    /// As ncat --allowfile.
+    #[arg(
+        long = "allowfile",
+        value_name = "file",
+        value_hint = ValueHint::FilePath,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub allowfile: Vec<String>,
 
-    /// Refuse these hosts or ranges (repeatable)
-    #[arg(long = "deny", value_name = "host[/len]")]
+    /// Refuse these peers
+    ///
+    /// Listeners refuse peers matching an address, a CIDR range or a host
+    /// name; repeatable; a deny entry wins over an allow entry.
+    ///
+    /// As ncat --deny.
+    #[arg(
+        long = "deny",
+        value_name = "host[/len]",
+        value_hint = ValueHint::Hostname,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub deny: Vec<String>,
 
-    /// Refuse the hosts listed in FILE
-    #[arg(long = "denyfile", value_name = "file")]
+    /// Refuse the peers listed in a file
+    ///
+    /// As --deny, one entry a line; # starts a comment.
+    ///
+    /// As ncat --denyfile.
+    #[arg(
+        long = "denyfile",
+        value_name = "file",
+        value_hint = ValueHint::FilePath,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub denyfile: Vec<String>,
 
     /// Print this help (--help for more)
@@ -135,14 +362,41 @@ pub struct Cli {
     pub help_short: Option<bool>,
 
     /// Print the long help
-    #[arg(long = "help", action = ArgAction::HelpLong)]
+    #[arg(long = "help", action = ArgAction::HelpLong, hide_short_help = true)]
     pub help_long: Option<bool>,
 
     /// Print the version
-    #[arg(long = "version", action = ArgAction::Version)]
+    #[arg(long = "version", action = ArgAction::Version, hide_short_help = true)]
     pub version: Option<bool>,
 
     /// Host to connect to (or address to listen on with -l), then the port
-    #[arg(value_name = "destination", num_args = 0..)]
+    ///
+    /// The destination is a host name or address; with -l it is the local
+    /// address to listen on and may be left out. The port is a number or a
+    /// service name (http); -z takes several ports.
+    #[arg(
+        value_name = "destination",
+        num_args = 0..,
+        value_hint = ValueHint::Hostname,
+        verbatim_doc_comment
+    )]
     pub args: Vec<String>,
 }
+
+/// The end of `-h`: the flags beyond nc's, named so they can be found.
+const AFTER_SHORT_HELP: &str = "\
+More in rnc --help: --relay -e -c --allow --deny --allowfile --denyfile";
+
+/// The end of `--help`: what rnc does, a few examples, where the rest is.
+const AFTER_LONG_HELP: &str = "\
+Connect to destination port, listen with -l, or check ports with -z. Bytes move between
+stdin/stdout and the socket unchanged; messages go to stderr.
+
+Examples:
+  rnc example.org 80            talk to a server
+  rnc -l 9000 > file            receive a file
+  rnc -N host 9000 < file       send a file, then a FIN
+  rnc -zv host 22               is the port open?
+
+The rnc(1) manual has the end-of-file rules, exit status and how rnc differs from the
+other netcats.";

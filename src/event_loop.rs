@@ -9,6 +9,7 @@
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -50,20 +51,45 @@ pub trait Session {
     fn on_child_exit(&mut self) {}
 }
 
+/// The read ends of the signal pipes, one per entry of `SIGNALS`, once installed.
+static SIGNAL_PIPES: OnceLock<Vec<UnixStream>> = OnceLock::new();
+
+/// Catch SIGINT, SIGTERM, SIGHUP and SIGCHLD from now on (idempotent). Listeners call
+/// this before they bind, so a signal can never leave a socket file behind; connect
+/// mode calls it only through `run`, after its blocking connect, so Ctrl-C still
+/// interrupts a connect that hangs.
+pub fn catch_signals() -> Result<()> {
+    if SIGNAL_PIPES.get().is_some() {
+        return Ok(());
+    }
+    let mut readers = Vec::new();
+    for &sig in SIGNALS.iter() {
+        let (rx, tx) = UnixStream::pair().context("socketpair")?;
+        rx.set_nonblocking(true).context("fcntl O_NONBLOCK")?;
+        tx.set_nonblocking(true).context("fcntl O_NONBLOCK")?;
+        // The write end stays registered with signal-hook for the life of the process.
+        signal_hook::low_level::pipe::register(sig, OwnedFd::from(tx))
+            .context("installing a signal handler")?;
+        readers.push(rx);
+    }
+    let _ = SIGNAL_PIPES.set(readers);
+    Ok(())
+}
+
 /// Run a session until it exits or a signal arrives; returns the exit code.
 pub fn run(session: &mut impl Session) -> Result<i32> {
     let mut poll = Poll::new().context("epoll_create")?;
     let mut events = Events::with_capacity(1024);
 
-    // The write ends stay registered with signal-hook for the life of the process.
+    catch_signals()?;
     let mut sig_readers = Vec::new();
-    for (i, &sig) in SIGNALS.iter().enumerate() {
-        let (rx, tx) = UnixStream::pair().context("socketpair")?;
-        rx.set_nonblocking(true).context("fcntl O_NONBLOCK")?;
-        tx.set_nonblocking(true).context("fcntl O_NONBLOCK")?;
-        signal_hook::low_level::pipe::register(sig, OwnedFd::from(tx))
-            .context("installing a signal handler")?;
-        let mut rx = mio::net::UnixStream::from_std(rx);
+    for (i, rx) in SIGNAL_PIPES
+        .get()
+        .expect("installed above")
+        .iter()
+        .enumerate()
+    {
+        let mut rx = mio::net::UnixStream::from_std(rx.try_clone().context("dup")?);
         poll.registry()
             .register(&mut rx, Token(i), Interest::READABLE)
             .context("epoll_ctl")?;

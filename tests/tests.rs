@@ -6,6 +6,7 @@ mod util;
 mod access;
 mod cli;
 mod connect;
+mod docs;
 mod faults;
 mod listen;
 mod relay;

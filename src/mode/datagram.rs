@@ -39,6 +39,9 @@ const RECV_ROOM: usize = 65536;
 const SEEN_MAX: usize = 4096;
 
 pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Result<i32> {
+    // Signals are caught before binding: one arriving later ends rnc through the
+    // loop, which removes a socket file and restores stdio flags on the way out.
+    event_loop::catch_signals()?;
     // Kept until rnc exits: its drop removes the socket file rnc made.
     let mut _socket_file = None;
     let socks: Vec<Socket> = if cfg.unix {

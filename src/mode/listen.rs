@@ -23,6 +23,9 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
     if cfg.udp {
         return super::datagram::run(cfg, addr, port, keep_open);
     }
+    // Signals are caught before binding: one arriving later ends rnc through the
+    // loop, which removes a socket file and restores stdio flags on the way out.
+    event_loop::catch_signals()?;
     let opts = SockOpts {
         so_debug: cfg.so_debug,
     };
