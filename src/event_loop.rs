@@ -19,12 +19,14 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use crate::stdio::{self, NonBlockGuard};
 
 /// Signals rnc handles: the first three end it cleanly (exit code 128 + the signal
-/// number); SIGCHLD is passed to the session, which reaps its children.
-const SIGNALS: [i32; 4] = [
+/// number); SIGCHLD is passed to the session, which reaps its children; SIGTSTP (^Z)
+/// gives the terminal its flags back before rnc stops.
+const SIGNALS: [i32; 5] = [
     signal_hook::consts::SIGINT,
     signal_hook::consts::SIGTERM,
     signal_hook::consts::SIGHUP,
     signal_hook::consts::SIGCHLD,
+    signal_hook::consts::SIGTSTP,
 ];
 
 /// Tokens below this are the loop's own (one per signal); sessions use the rest.
@@ -98,8 +100,7 @@ pub fn run(session: &mut impl Session) -> Result<i32> {
 
     // Only now, with the handlers in place, change the flags the shell shares with us:
     // any signal from here on returns through this function and the guard restores them.
-    let _restore =
-        NonBlockGuard::new(&[stdio::STDIN, stdio::STDOUT]).context("fcntl O_NONBLOCK")?;
+    let restore = NonBlockGuard::new(&[stdio::STDIN, stdio::STDOUT]).context("fcntl O_NONBLOCK")?;
     session.start(poll.registry())?;
     loop {
         let flow = session.step(poll.registry(), Instant::now())?;
@@ -118,9 +119,22 @@ pub fn run(session: &mut impl Session) -> Result<i32> {
                 if let Some(rx) = sig_readers.get_mut(t) {
                     let mut sink = [0u8; 64];
                     while matches!(rx.read(&mut sink), Ok(n) if n > 0) {}
-                    if SIGNALS[t] == signal_hook::consts::SIGCHLD {
-                        session.on_child_exit();
-                        continue;
+                    match SIGNALS[t] {
+                        signal_hook::consts::SIGCHLD => {
+                            session.on_child_exit();
+                            continue;
+                        }
+                        signal_hook::consts::SIGTSTP => {
+                            // The shell takes the terminal back while rnc is stopped: it
+                            // must not find O_NONBLOCK on it.
+                            restore.suspend();
+                            // SAFETY: raise(2) on ourselves; execution resumes here
+                            // on SIGCONT.
+                            unsafe { libc::raise(libc::SIGSTOP) };
+                            restore.resume();
+                            continue;
+                        }
+                        _ => {}
                     }
                     return Ok(128 + SIGNALS[t]);
                 }

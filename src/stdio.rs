@@ -101,11 +101,25 @@ impl NonBlockGuard {
     }
 }
 
-impl Drop for NonBlockGuard {
-    fn drop(&mut self) {
+impl NonBlockGuard {
+    /// Put the original flags back for a while (rnc is about to stop on ^Z).
+    pub fn suspend(&self) {
         for &(fd, fl) in self.saved.iter().rev() {
             let _ = set_fl(fd, fl);
         }
+    }
+
+    /// Set O_NONBLOCK again after `suspend`.
+    pub fn resume(&self) {
+        for &(fd, fl) in &self.saved {
+            let _ = set_fl(fd, fl | libc::O_NONBLOCK);
+        }
+    }
+}
+
+impl Drop for NonBlockGuard {
+    fn drop(&mut self) {
+        self.suspend();
     }
 }
 

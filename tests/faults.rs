@@ -295,3 +295,39 @@ fn signals_in_every_mode_restore_flags() {
         }
     }
 }
+
+fn proc_state(pid: u32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(')')
+        .and_then(|x| x.1.split_whitespace().next())
+        .and_then(|s| s.chars().next())
+        .unwrap_or('?')
+}
+
+#[test]
+fn ctrl_z_gives_the_terminal_its_flags_back() {
+    let (l, port) = peer_listener();
+    let (rd, mine, _wr) = shared_stdin();
+    let mut r = rnc(["127.0.0.1", &port.to_string()]).stdin(rd).spawn();
+    let _s = accept(&l, SECS5);
+    let wait_for = |what: &dyn Fn() -> bool, msg: &str| {
+        let end = Instant::now() + SECS5;
+        while !what() {
+            assert!(Instant::now() < end, "{msg}");
+            thread::sleep(Duration::from_millis(2));
+        }
+    };
+    wait_for(&|| nonblocking(&mine), "rnc never set O_NONBLOCK");
+    r.signal(libc::SIGTSTP);
+    let pid = r.child.id();
+    wait_for(&|| proc_state(pid) == 'T', "rnc did not stop on SIGTSTP");
+    assert!(!nonblocking(&mine), "stopped with O_NONBLOCK on stdin");
+    r.signal(libc::SIGCONT);
+    wait_for(
+        &|| nonblocking(&mine),
+        "O_NONBLOCK not set again after SIGCONT",
+    );
+    r.signal(libc::SIGTERM);
+    assert_eq!(r.code(SECS5), 143);
+    assert!(!nonblocking(&mine));
+}
