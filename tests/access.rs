@@ -5,14 +5,6 @@ use std::net::{TcpStream, UdpSocket};
 
 use crate::util::*;
 
-fn server(extra: &[&str]) -> (Rnc, u16) {
-    let mut a = vec!["-v", "-n", "-k", "-l", "127.0.0.1", "0"];
-    a.extend_from_slice(extra);
-    let mut r = rnc(a).spawn();
-    let port = r.listen_port();
-    (r, port)
-}
-
 /// Connect, send a line, and report whether the server printed it.
 fn refused(r: &mut Rnc, mut c: TcpStream) -> bool {
     let _ = c.write_all(b"knock\n");

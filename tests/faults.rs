@@ -11,15 +11,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-fn listener(extra: &[&str]) -> (Rnc, u16) {
-    let mut a = vec!["-v", "-n", "-l"];
-    a.extend_from_slice(extra);
-    a.extend_from_slice(&["127.0.0.1", "0"]);
-    let mut r = rnc(a).spawn();
-    let port = r.listen_port();
-    (r, port)
-}
-
 #[test]
 fn reset_mid_transfer_in_listen_mode_is_an_error_not_a_hang() {
     let (mut r, port) = listener(&[]);

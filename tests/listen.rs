@@ -9,15 +9,6 @@ use crate::util::*;
 
 const SHORT: Duration = Duration::from_millis(300);
 
-fn listener(extra: &[&str]) -> (Rnc, u16) {
-    let mut a = vec!["-v", "-n", "-l"];
-    a.extend_from_slice(extra);
-    a.extend_from_slice(&["127.0.0.1", "0"]);
-    let mut r = rnc(a).spawn();
-    let port = r.listen_port();
-    (r, port)
-}
-
 #[test]
 fn one_client_then_exit_and_refuse_the_next() {
     let (mut r, port) = listener(&[]);

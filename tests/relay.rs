@@ -7,14 +7,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-fn server(extra: &[&str]) -> (Rnc, u16) {
-    let mut a = vec!["-v", "-n", "-k", "-l", "127.0.0.1", "0"];
-    a.extend_from_slice(extra);
-    let mut r = rnc(a).spawn();
-    let port = r.listen_port();
-    (r, port)
-}
-
 #[test]
 fn relay_passes_half_close_both_ways() {
     let (up, up_port) = peer_listener();

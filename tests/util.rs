@@ -241,6 +241,25 @@ impl Drop for Rnc {
     }
 }
 
+/// `rnc -v -n -l EXTRA... 127.0.0.1 0`, and the port it bound.
+pub fn listener(extra: &[&str]) -> (Rnc, u16) {
+    let mut a = vec!["-v", "-n", "-l"];
+    a.extend_from_slice(extra);
+    a.extend_from_slice(&["127.0.0.1", "0"]);
+    let mut r = rnc(a).spawn();
+    let port = r.listen_port();
+    (r, port)
+}
+
+/// `rnc -v -n -k -l 127.0.0.1 0 EXTRA...` (a server of many clients), and its port.
+pub fn server(extra: &[&str]) -> (Rnc, u16) {
+    let mut a = vec!["-v", "-n", "-k", "-l", "127.0.0.1", "0"];
+    a.extend_from_slice(extra);
+    let mut r = rnc(a).spawn();
+    let port = r.listen_port();
+    (r, port)
+}
+
 /// A std listener on 127.0.0.1 with its port.
 pub fn peer_listener() -> (TcpListener, u16) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
