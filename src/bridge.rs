@@ -203,11 +203,6 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 }
 
 impl Session for Bridge {
-    fn start(&mut self, _reg: &Registry) -> Result<()> {
-        // Registration follows buffer state and happens in `step`.
-        Ok(())
-    }
-
     fn on_event(&mut self, _reg: &Registry, ev: &Event) -> Result<()> {
         match ev.token() {
             STDIN => self.stdin_ep.on_event(ev),

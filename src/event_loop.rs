@@ -42,8 +42,11 @@ pub enum Flow {
 }
 
 pub trait Session {
-    /// Register the first descriptors.
-    fn start(&mut self, reg: &Registry) -> Result<()>;
+    /// Register the first descriptors (most sessions register in `step`, as their
+    /// buffers decide).
+    fn start(&mut self, _reg: &Registry) -> Result<()> {
+        Ok(())
+    }
     /// One readiness event for one of the session's tokens.
     fn on_event(&mut self, reg: &Registry, ev: &Event) -> Result<()>;
     /// Do the I/O the events allowed, fix interests, and decide what happens next.

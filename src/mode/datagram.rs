@@ -150,10 +150,6 @@ impl FirstPeer {
 }
 
 impl Session for FirstPeer {
-    fn start(&mut self, _reg: &Registry) -> Result<()> {
-        Ok(())
-    }
-
     fn on_event(&mut self, reg: &Registry, ev: &Event) -> Result<()> {
         if let Some(b) = &mut self.bridge {
             return b.on_event(reg, ev);
@@ -327,10 +323,6 @@ impl Serve {
 }
 
 impl Session for Serve {
-    fn start(&mut self, _reg: &Registry) -> Result<()> {
-        Ok(())
-    }
-
     fn on_event(&mut self, _reg: &Registry, ev: &Event) -> Result<()> {
         match ev.token() {
             STDIN => self.stdin_ep.on_event(ev),

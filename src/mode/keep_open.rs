@@ -172,10 +172,6 @@ impl KeepOpen {
 }
 
 impl Session for KeepOpen {
-    fn start(&mut self, _reg: &Registry) -> Result<()> {
-        Ok(())
-    }
-
     fn on_event(&mut self, _reg: &Registry, ev: &Event) -> Result<()> {
         let t = ev.token();
         if t == STDIN {

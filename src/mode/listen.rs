@@ -95,10 +95,6 @@ struct ListenOnce {
 }
 
 impl Session for ListenOnce {
-    fn start(&mut self, _reg: &Registry) -> Result<()> {
-        Ok(())
-    }
-
     fn on_event(&mut self, reg: &Registry, ev: &Event) -> Result<()> {
         match (&mut self.bridge, &mut self.listeners) {
             (Some(b), _) => b.on_event(reg, ev),

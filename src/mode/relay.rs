@@ -410,10 +410,6 @@ impl Relay {
 }
 
 impl Session for Relay {
-    fn start(&mut self, _reg: &Registry) -> Result<()> {
-        Ok(())
-    }
-
     fn on_event(&mut self, _reg: &Registry, ev: &Event) -> Result<()> {
         let t = ev.token();
         if let Some(l) = &mut self.listeners {
