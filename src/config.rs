@@ -243,8 +243,14 @@ impl Config {
         if attach.is_some() && cli.zero_io {
             bail!("cannot use -z with --relay, --exec or --sh-exec");
         }
-        if attach.is_some() && cli.udp {
-            bail!("--relay, --exec and --sh-exec work over streams only (not with -u)");
+        if cli.udp && (!cli.listen || matches!(attach, Some(Attach::Tcp { .. } | Attach::Unix(_))))
+        {
+            if attach.is_some() {
+                bail!("with -u, only -l with --exec or --sh-exec (one child per peer)");
+            }
+        }
+        if cli.udp && cli.unixsock && attach.is_some() {
+            bail!("--exec with -u works over UDP, not Unix datagram sockets");
         }
         let access = Access::new(
             &cli.allow,

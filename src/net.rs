@@ -168,6 +168,9 @@ pub fn succeeded_line(host: &str, addr: &SocketAddr, proto: &str) -> String {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SockOpts {
     pub so_debug: bool,
+    /// SO_REUSEPORT on bound UDP sockets, so that per-peer sockets (`-u -l --exec`)
+    /// can share the port.
+    pub reuse_port: bool,
 }
 
 fn new_socket(addr: &SocketAddr, opts: SockOpts) -> Result<Socket> {
@@ -254,6 +257,21 @@ pub fn listen_on(addr: &SocketAddr, opts: SockOpts) -> Result<std::net::TcpListe
     Ok(sock.into())
 }
 
+/// A UDP socket of its own for one peer of `-u -l --exec`: bound to the listener's
+/// address with SO_REUSEPORT and connected, so the kernel hands it that peer's
+/// datagrams from now on.
+pub fn udp_peer_socket(local: &SocketAddr, peer: &SocketAddr) -> Result<std::net::UdpSocket> {
+    let opts = SockOpts {
+        so_debug: false,
+        reuse_port: true,
+    };
+    let sock = bound_socket(local, Type::DGRAM, Protocol::UDP, opts)?;
+    match sock.connect(&(*peer).into()) {
+        Ok(()) => Ok(sock.into()),
+        Err(e) => Err(e).context("connect"),
+    }
+}
+
 /// A UDP socket bound for `-u -l`.
 pub fn udp_bind(addr: &SocketAddr, opts: SockOpts) -> Result<std::net::UdpSocket> {
     Ok(bound_socket(addr, Type::DGRAM, Protocol::UDP, opts)?.into())
@@ -266,6 +284,10 @@ fn bound_socket(addr: &SocketAddr, ty: Type, proto: Protocol, opts: SockOpts) ->
     }
     sock.set_reuse_address(true)
         .context("setsockopt SO_REUSEADDR")?;
+    if opts.reuse_port {
+        sock.set_reuse_port(true)
+            .context("setsockopt SO_REUSEPORT")?;
+    }
     if addr.is_ipv6() {
         sock.set_only_v6(true).context("setsockopt IPV6_V6ONLY")?;
     }

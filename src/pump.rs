@@ -128,6 +128,18 @@ impl Pump {
         self.buf.is_empty()
     }
 
+    /// Queue bytes that were read elsewhere (a datagram taken off a shared socket).
+    /// Returns false, dropping them, when there is no room: datagrams may be lost.
+    pub fn preload(&mut self, bytes: &[u8]) -> bool {
+        match &mut self.buf {
+            Buffer::Mem(m) if m.room() >= bytes.len() => {
+                m.push(bytes);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Stop reading the source for good (nc: the other side of the bridge is gone).
     pub fn stop_reading(&mut self) {
         self.src_done = true;

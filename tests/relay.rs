@@ -146,7 +146,7 @@ fn exec_cat_streams_without_deadlock() {
     assert!(got == msg);
 }
 
-fn children_of(pid: u32) -> Vec<(u32, char)> {
+pub fn children_of(pid: u32) -> Vec<(u32, char)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {

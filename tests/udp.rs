@@ -168,3 +168,66 @@ fn ipv6_udp_on_loopback() {
     peer.send_to(b"back", from).unwrap();
     assert_eq!(r.read_out(4, SECS5), b"back");
 }
+
+#[test]
+fn exec_runs_one_child_per_peer() {
+    let mut r = rnc(["-v", "-n", "-u", "-l", "127.0.0.1", "0", "-e", "/bin/cat"]).spawn();
+    let port: u16 = r
+        .wait_err("Bound on", SECS5)
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (a, _) = udp_peer();
+    let (b, _) = udp_peer();
+    for round in 0..3 {
+        let ma = format!("a{round}\n");
+        let mb = format!("b{round}\n");
+        a.send_to(ma.as_bytes(), ("127.0.0.1", port)).unwrap();
+        b.send_to(mb.as_bytes(), ("127.0.0.1", port)).unwrap();
+        assert_eq!(recv(&a).0, ma.as_bytes(), "a's child answers a");
+        assert_eq!(recv(&b).0, mb.as_bytes(), "b's child answers b");
+    }
+    // One child each: two peers announced, not six.
+    let joins = r
+        .err_lines
+        .iter()
+        .filter(|l| l.starts_with("Connection received"))
+        .count();
+    assert!(joins <= 2, "{:?}", r.err_lines);
+}
+
+#[test]
+fn exec_child_environment_over_udp() {
+    let mut r = rnc([
+        "-n",
+        "-v",
+        "-u",
+        "-l",
+        "127.0.0.1",
+        "0",
+        "-c",
+        "read x; echo $x $RNC_PROTO $RNC_REMOTE_ADDR",
+    ])
+    .spawn();
+    let port: u16 = r
+        .wait_err("Bound on", SECS5)
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (a, _) = udp_peer();
+    a.send_to(b"hello\n", ("127.0.0.1", port)).unwrap();
+    assert_eq!(recv(&a).0, b"hello UDP 127.0.0.1\n");
+    // Once that child has exited (and been reaped), the next datagram starts another.
+    let pid = r.child.id();
+    let end = std::time::Instant::now() + SECS5;
+    while !crate::relay::children_of(pid).is_empty() {
+        assert!(std::time::Instant::now() < end, "the child was not reaped");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    a.send_to(b"again\n", ("127.0.0.1", port)).unwrap();
+    assert_eq!(recv(&a).0, b"again UDP 127.0.0.1\n");
+}

@@ -92,6 +92,7 @@ pub fn connect_any(
 ) -> Result<TcpStream> {
     let opts = SockOpts {
         so_debug: cfg.so_debug,
+        reuse_port: false,
     };
     let mut last = None;
     for (i, addr) in addrs.iter().enumerate() {

@@ -56,6 +56,8 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
     } else {
         let opts = SockOpts {
             so_debug: cfg.so_debug,
+            // --exec gives each peer a connected socket of its own on this port.
+            reuse_port: cfg.attach.is_some(),
         };
         let socks = net::udp_sockets(addr, port, cfg.family, cfg.numeric, opts)?;
         if cfg.verbose > 0 {
@@ -70,7 +72,7 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
         }
         socks.into_iter().map(Socket::from).collect()
     };
-    let socks = socks
+    let socks: Vec<(Socket, Endpoint)> = socks
         .into_iter()
         .enumerate()
         .map(|(i, s)| {
@@ -78,6 +80,10 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
             (s, ep)
         })
         .collect();
+    if let Some(attach) = &cfg.attach {
+        let socks = socks.into_iter().map(|(s, _)| UdpSocket::from(s)).collect();
+        return super::relay::serve_datagrams(cfg, attach, socks);
+    }
     if keep_open {
         event_loop::run(&mut Serve::new(socks, cfg))
     } else {

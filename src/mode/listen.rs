@@ -28,6 +28,7 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
     event_loop::catch_signals()?;
     let opts = SockOpts {
         so_debug: cfg.so_debug,
+        reuse_port: false,
     };
     // Kept until rnc exits: its drop removes the socket file rnc made.
     let mut _socket_file = None;

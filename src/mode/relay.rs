@@ -4,9 +4,9 @@
 //! far connects are non-blocking, child pipes are registered like sockets, and children
 //! are reaped on SIGCHLD.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -17,13 +17,14 @@ use mio::event::Event;
 use mio::{Registry, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::access::Access;
 use crate::config::{Attach, Config};
 use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{self, Flow, Session};
-use crate::listener::Listeners;
+use crate::listener::{permitted, Listeners};
 use crate::net::{self, os_message};
-use crate::pump::{Pump, PumpError, Shaping};
+use crate::pump::{Framing, Pump, PumpError, Shaping};
 use crate::stdio::FdKind;
 use crate::unix::{self, UnixAddr};
 
@@ -81,6 +82,8 @@ struct Link {
     up_closed: bool,
     down_closed: bool,
     child_exited: bool,
+    /// A UDP peer's child closed its stdin: hold the peer's datagrams, don't retry.
+    child_stdin_gone: bool,
     peer: Peer,
 }
 
@@ -97,6 +100,7 @@ fn token(id: usize, idx: usize) -> Token {
 fn child_env(cmd: &mut Command, client: &Conn, peer: &Peer) {
     let (proto, local) = match client {
         Conn::Tcp(s) => ("TCP", s.local_addr().ok()),
+        Conn::Udp(s) => ("UDP", s.local_addr().ok()),
         _ => ("UNIX", None),
     };
     let mut set = |k: &str, v: String| {
@@ -126,6 +130,37 @@ fn set_nonblocking(fd: i32) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Start one child with its stdin and stdout as non-blocking pipes.
+fn spawn(argv: &[String], client: &Conn, peer: &Peer) -> Result<Far> {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    child_env(&mut cmd, client, peer);
+    // rnc's own descriptors are all close-on-exec; this also keeps out any descriptor
+    // rnc itself inherited without that flag.
+    // SAFETY: close_range is async-signal-safe; nothing else runs here.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot run {}", argv[0]))?;
+    let stdin = child.stdin.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
+    set_nonblocking(stdin.as_raw_fd())?;
+    set_nonblocking(stdout.as_raw_fd())?;
+    Ok(Far::Child {
+        child,
+        stdin: Some(stdin),
+        stdout,
+    })
 }
 
 impl Link {
@@ -163,36 +198,7 @@ impl Link {
                 s.set_nonblocking(true)?;
                 (Far::Sock(Conn::Unix(s)), None, FdKind::Socket)
             }
-            Target::Exec(argv) => {
-                let mut cmd = Command::new(&argv[0]);
-                cmd.args(&argv[1..])
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::inherit());
-                child_env(&mut cmd, &client, &peer);
-                // rnc's own descriptors are all close-on-exec; this also keeps out any
-                // descriptor rnc itself inherited without that flag.
-                // SAFETY: close_range is async-signal-safe; nothing else runs here.
-                unsafe {
-                    cmd.pre_exec(|| {
-                        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-                        Ok(())
-                    });
-                }
-                let mut child = cmd
-                    .spawn()
-                    .with_context(|| format!("cannot run {}", argv[0]))?;
-                let stdin = child.stdin.take().expect("piped");
-                let stdout = child.stdout.take().expect("piped");
-                set_nonblocking(stdin.as_raw_fd())?;
-                set_nonblocking(stdout.as_raw_fd())?;
-                let far = Far::Child {
-                    child,
-                    stdin: Some(stdin),
-                    stdout,
-                };
-                (far, None, FdKind::Pipe)
-            }
+            Target::Exec(argv) => (spawn(argv, &client, &peer)?, None, FdKind::Pipe),
         };
         let (far_r, far_w) = match &far {
             Far::Sock(c) => (c.fd(), c.fd()),
@@ -200,6 +206,12 @@ impl Link {
                 stdout.as_raw_fd(),
                 stdin.as_ref().map_or(-1, |s| s.as_raw_fd()),
             ),
+        };
+        // A UDP peer: each datagram goes to the child whole; each read of the child's
+        // output goes back as one datagram.
+        let (up_framing, down_framing) = match client.is_datagram() {
+            true => (Framing::DatagramIn, Framing::DatagramOut),
+            false => (Framing::Stream, Framing::Stream),
         };
         Ok(Link {
             eps: [
@@ -209,12 +221,13 @@ impl Link {
             ],
             client,
             far,
-            up: Pump::new(FdKind::Socket, far_kind, Shaping::default()),
-            down: Pump::new(far_kind, FdKind::Socket, Shaping::default()),
+            up: Pump::framed(FdKind::Socket, far_kind, Shaping::default(), up_framing),
+            down: Pump::framed(far_kind, FdKind::Socket, Shaping::default(), down_framing),
             connecting,
             up_closed: false,
             down_closed: false,
             child_exited: false,
+            child_stdin_gone: false,
             peer,
         })
     }
@@ -250,7 +263,42 @@ impl Link {
         }
     }
 
-    fn step(&mut self, reg: &Registry, now: Instant) -> io::Result<LinkState> {
+    /// A UDP peer's child has exited with its output sent: if the peer has more to
+    /// say (queued here or on its socket), a new child takes over on the same socket.
+    fn respawn_for_more(&mut self, reg: &Registry, target: &Target) -> io::Result<bool> {
+        let Target::Exec(argv) = target else {
+            return Ok(false);
+        };
+        let Conn::Udp(sock) = &self.client else {
+            return Ok(false);
+        };
+        let mut one = [0u8; 1];
+        let queued = !self.up.is_empty() || sock.peek(&mut one).is_ok();
+        if !queued {
+            return Ok(false);
+        }
+        let far = spawn(argv, &self.client, &self.peer).map_err(io::Error::other)?;
+        self.eps[FAR_R].release(reg);
+        self.eps[FAR_W].release(reg);
+        if let Far::Child { stdin, stdout, .. } = &far {
+            self.eps[FAR_R] = Endpoint::new(stdout.as_raw_fd(), self.eps[FAR_R].token);
+            let w = stdin.as_ref().map_or(-1, |s| s.as_raw_fd());
+            self.eps[FAR_W] = Endpoint::new(w, self.eps[FAR_W].token);
+        }
+        self.far = far;
+        self.down = Pump::framed(
+            FdKind::Pipe,
+            FdKind::Socket,
+            Shaping::default(),
+            Framing::DatagramOut,
+        );
+        self.down_closed = false;
+        self.child_exited = false;
+        self.child_stdin_gone = false;
+        Ok(true)
+    }
+
+    fn step(&mut self, reg: &Registry, now: Instant, target: &Target) -> io::Result<LinkState> {
         if self.connecting.is_some() {
             if !self.finish_connect(now)? {
                 self.eps[FAR_R].set_interest(reg, interest(false, true))?;
@@ -267,6 +315,16 @@ impl Link {
             match self.up.progress(c, far_w, now) {
                 Ok(_) => {}
                 Err(PumpError::Read(e)) => return Err(e),
+                // A UDP peer's child stopped reading: keep its datagrams for the
+                // next child (see respawn_for_more).
+                Err(PumpError::Write(e))
+                    if child
+                        && self.client.is_datagram()
+                        && e.kind() == io::ErrorKind::BrokenPipe =>
+                {
+                    self.eps[FAR_W].writable = false;
+                    self.child_stdin_gone = true;
+                }
                 // The child stopped reading (it exited or closed stdin): the client's
                 // further bytes have nowhere to go.
                 Err(PumpError::Write(e)) if child && e.kind() == io::ErrorKind::BrokenPipe => {
@@ -302,11 +360,14 @@ impl Link {
             true => self.down_closed && (self.up_closed || self.child_exited),
             false => self.up_closed && self.down_closed,
         };
+        if done && self.client.is_datagram() && self.respawn_for_more(reg, target)? {
+            return self.step(reg, now, target);
+        }
         if done {
             return Ok(LinkState::Done);
         }
 
-        let up_w = !self.up_closed && self.up.wants_write(now);
+        let up_w = !self.up_closed && !self.child_stdin_gone && self.up.wants_write(now);
         self.eps[CLIENT].set_interest(
             reg,
             interest(
@@ -339,8 +400,17 @@ impl Link {
     }
 }
 
+/// `-u -l --exec`: the shared UDP sockets where new peers show up.
+struct Intake {
+    socks: Vec<(UdpSocket, Endpoint)>,
+    /// Which link serves each peer.
+    peers: HashMap<SocketAddr, usize>,
+    scratch: Box<[u8]>,
+}
+
 pub struct Relay {
     listeners: Option<Listeners>,
+    intake: Option<Intake>,
     keep_open: bool,
     links: BTreeMap<usize, Link>,
     next_id: usize,
@@ -348,6 +418,7 @@ pub struct Relay {
     orphans: Vec<Child>,
     target: Target,
     max_links: usize,
+    access: Access,
     wait: Option<Duration>,
     verbose: u8,
     numeric: bool,
@@ -364,12 +435,14 @@ impl Relay {
     ) -> Result<Relay> {
         Ok(Relay {
             listeners,
+            intake: None,
             keep_open,
             links: BTreeMap::new(),
             next_id: 0,
             orphans: Vec::new(),
             target: Target::resolve(cfg, attach)?,
             max_links: DEFAULT_MAX_LINKS,
+            access: cfg.access.clone(),
             wait: cfg.wait,
             verbose: cfg.verbose,
             numeric: cfg.numeric,
@@ -377,15 +450,73 @@ impl Relay {
         })
     }
 
-    fn add(&mut self, client: Conn, peer: Peer) {
+    fn add(&mut self, client: Conn, peer: Peer) -> Option<usize> {
         let id = self.next_id;
         self.next_id += 1;
         match Link::open(id, client, peer.clone(), &self.target, self.wait) {
             Ok(l) => {
                 self.links.insert(id, l);
+                Some(id)
             }
-            Err(e) => self.link_failed(&peer, &e),
+            Err(e) => {
+                self.link_failed(&peer, &e);
+                None
+            }
         }
+    }
+
+    /// Datagrams on the shared UDP sockets: from a known peer (sent before its own
+    /// socket was connected) they go to its child; from a new peer they start one.
+    fn intake(&mut self) {
+        let Some(mut intake) = self.intake.take() else {
+            return;
+        };
+        for (s, ep) in &mut intake.socks {
+            while ep.readable {
+                let (n, from) = match s.recv_from(&mut intake.scratch) {
+                    Ok(x) => x,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        ep.blocked_read();
+                        break;
+                    }
+                    Err(_) => continue, // an ICMP error for some earlier peer
+                };
+                let bytes = &intake.scratch[..n];
+                let peer = Peer::Inet(from);
+                if let Some(link) = intake
+                    .peers
+                    .get(&from)
+                    .and_then(|id| self.links.get_mut(id))
+                {
+                    link.up.preload(bytes);
+                    continue;
+                }
+                if !permitted(&self.access, &peer, self.verbose, self.numeric)
+                    || self.links.len() >= self.max_links
+                {
+                    continue;
+                }
+                let local = match s.local_addr() {
+                    Ok(l) => l,
+                    Err(_) => continue,
+                };
+                let conn = match net::udp_peer_socket(&local, &from) {
+                    Ok(c) => Conn::Udp(c),
+                    Err(e) => {
+                        self.link_failed(&peer, &e);
+                        continue;
+                    }
+                };
+                super::listen::report_client(&peer, self.verbose, self.numeric);
+                if let Some(id) = self.add(conn, peer) {
+                    if let Some(l) = self.links.get_mut(&id) {
+                        l.up.preload(bytes);
+                    }
+                    intake.peers.insert(from, id);
+                }
+            }
+        }
+        self.intake = Some(intake);
     }
 
     fn link_failed(&mut self, peer: &Peer, e: &anyhow::Error) {
@@ -416,6 +547,13 @@ impl Session for Relay {
             if l.owns(t) {
                 l.on_event(ev);
                 return Ok(());
+            }
+        }
+        if let Some(i) = &mut self.intake {
+            for (_, ep) in &mut i.socks {
+                if ep.token == t {
+                    ep.on_event(ev);
+                }
             }
         }
         if t.0 >= FIRST_LINK {
@@ -455,6 +593,7 @@ impl Session for Relay {
                 }
             }
         }
+        self.intake();
         // Children that exited while their link lived: noticed here too, in case the
         // SIGCHLD came before the link existed.
         self.on_child_exit();
@@ -462,7 +601,7 @@ impl Session for Relay {
         let mut deadline: Option<Instant> = None;
         let mut done = Vec::new();
         for (&id, l) in self.links.iter_mut() {
-            match l.step(reg, now) {
+            match l.step(reg, now, &self.target) {
                 Ok(LinkState::Alive(d)) => {
                     deadline = match (deadline, d) {
                         (Some(a), Some(b)) => Some(a.min(b)),
@@ -484,6 +623,9 @@ impl Session for Relay {
                     eprintln!("rnc: client {}: {}", l.peer.describe(true), os_message(&e));
                 }
             }
+            if let (Some(i), Peer::Inet(a)) = (&mut self.intake, &l.peer) {
+                i.peers.remove(a);
+            }
             if let Some(child) = l.close(reg) {
                 self.orphans.push(child);
             }
@@ -492,6 +634,12 @@ impl Session for Relay {
             }
         }
 
+        if let Some(i) = &mut self.intake {
+            for (_, ep) in &mut i.socks {
+                ep.set_interest(reg, interest(true, false))?;
+            }
+            return Ok(Flow::Wait(deadline));
+        }
         match &mut self.listeners {
             Some(l) => {
                 let paused = l.arm(reg)?;
@@ -515,6 +663,24 @@ impl Session for Relay {
 /// `rnc -l ... --relay/--exec`: serve clients from the listeners.
 pub fn serve(cfg: &Config, attach: &Attach, listeners: Listeners, keep_open: bool) -> Result<i32> {
     let mut relay = Relay::new(cfg, attach, Some(listeners), keep_open)?;
+    event_loop::run(&mut relay)
+}
+
+/// `rnc -u -l port --exec`: one child per UDP peer.
+pub fn serve_datagrams(cfg: &Config, attach: &Attach, socks: Vec<UdpSocket>) -> Result<i32> {
+    let mut relay = Relay::new(cfg, attach, None, true)?;
+    relay.intake = Some(Intake {
+        socks: socks
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let ep = Endpoint::new(s.as_raw_fd(), Token(super::listen::FIRST_LISTENER + i));
+                (s, ep)
+            })
+            .collect(),
+        peers: HashMap::new(),
+        scratch: vec![0u8; 65536].into_boxed_slice(),
+    });
     event_loop::run(&mut relay)
 }
 
