@@ -243,11 +243,10 @@ impl Config {
         if attach.is_some() && cli.zero_io {
             bail!("cannot use -z with --relay, --exec or --sh-exec");
         }
-        if cli.udp && (!cli.listen || matches!(attach, Some(Attach::Tcp { .. } | Attach::Unix(_))))
-        {
-            if attach.is_some() {
-                bail!("with -u, only -l with --exec or --sh-exec (one child per peer)");
-            }
+        let stream_only =
+            !cli.listen || matches!(attach, Some(Attach::Tcp { .. } | Attach::Unix(_)));
+        if cli.udp && attach.is_some() && stream_only {
+            bail!("with -u, only -l with --exec or --sh-exec (one child per peer)");
         }
         if cli.udp && cli.unixsock && attach.is_some() {
             bail!("--exec with -u works over UDP, not Unix datagram sockets");
