@@ -97,6 +97,23 @@ pub struct Cli {
     #[arg(short = 'z', long = "zero-io")]
     pub zero_io: bool,
 
+    /// Randomize remote ports (scan in random order)
+    #[arg(short = 'r', long = "randomize")]
+    pub randomize: bool,
+
+    /// Connects in flight at once when scanning (default 1024)
+    ///
+    /// Bounded by the open-file limit, whose soft value rnc raises to the hard one.
+    /// With -i the scan is sequential whatever this says.
+    #[arg(long = "parallel", value_name = "N")]
+    pub parallel: Option<String>,
+
+    /// Print one JSON object per open port on stdout (scan)
+    ///
+    /// Fields: host, address, port, proto, service (null when unnamed), latency_ms.
+    #[arg(long = "json")]
+    pub json: bool,
+
     /// Print this help (--help for more)
     #[arg(short = 'h', action = ArgAction::Help)]
     pub help_short: Option<bool>,

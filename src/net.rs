@@ -46,8 +46,13 @@ const WELL_KNOWN: &[(&str, u16)] = &[
 
 /// The port of a service name (`http` → 80), from the system's services database.
 pub fn service_port(name: &str) -> Result<u16> {
+    service_port_proto(name, "tcp")
+}
+
+/// The port of a service name for `proto` (`tcp` or `udp`).
+pub fn service_port_proto(name: &str, proto: &str) -> Result<u16> {
     let c = CString::new(name).map_err(|_| anyhow!("bad service name"))?;
-    let proto = c"tcp";
+    let proto = CString::new(proto).map_err(|_| anyhow!("bad protocol name"))?;
     // SAFETY: both pointers are valid C strings; the result points into libc's static
     // storage and is read before any other lookup can run (rnc is single-threaded).
     let ent = unsafe { libc::getservbyname(c.as_ptr(), proto.as_ptr()) };
@@ -183,7 +188,7 @@ fn new_socket(addr: &SocketAddr, opts: SockOpts) -> Result<Socket> {
     Ok(sock)
 }
 
-fn set_so_debug(sock: &Socket) -> io::Result<()> {
+pub fn set_so_debug(sock: &Socket) -> io::Result<()> {
     let one: libc::c_int = 1;
     // SAFETY: valid fd, option pointer and length.
     let rc = unsafe {

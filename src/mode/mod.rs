@@ -11,7 +11,9 @@ use crate::config::{Config, Mode};
 
 /// Run the mode the command line chose; returns the exit code.
 pub fn run(cfg: &Config) -> Result<i32> {
-    if cfg.udp || cfg.unix {
+    // -z scans UDP too; the other modes do not speak it yet.
+    let scan = matches!(cfg.mode, Mode::Scan(_));
+    if (cfg.udp && !scan) || cfg.unix {
         anyhow::bail!("-u and -U are not supported yet");
     }
     match &cfg.mode {
@@ -26,6 +28,6 @@ pub fn run(cfg: &Config) -> Result<i32> {
             port,
             keep_open,
         } => listen::run(cfg, addr.as_deref(), *port, *keep_open),
-        Mode::Scan { host, ports } => scan::run(cfg, host, ports),
+        Mode::Scan(plan) => scan::run(cfg, plan),
     }
 }
