@@ -377,11 +377,20 @@ mod tests {
 
     #[test]
     fn scan_conflicts_name_the_value() {
-        assert_eq!(err(&["-z", "h", "25-20"]), "port range invalid: 25-20 (low end above high end)");
+        assert_eq!(
+            err(&["-z", "h", "25-20"]),
+            "port range invalid: 25-20 (low end above high end)"
+        );
         assert_eq!(err(&["-z", "h", "70000"]), "port number too large: 70000");
         assert_eq!(err(&["-z", "h", "0"]), "port number invalid: 0");
-        assert_eq!(err(&["-z", "--parallel", "0", "h", "1"]), "parallel count invalid: 0");
-        assert_eq!(err(&["-z", "--parallel", "x", "h", "1"]), "parallel count invalid: x");
+        assert_eq!(
+            err(&["-z", "--parallel", "0", "h", "1"]),
+            "parallel count invalid: 0"
+        );
+        assert_eq!(
+            err(&["-z", "--parallel", "x", "h", "1"]),
+            "parallel count invalid: x"
+        );
         assert_eq!(err(&["--json", "h", "1"]), "--json needs -z");
         assert_eq!(err(&["--parallel", "4", "h", "1"]), "--parallel needs -z");
     }

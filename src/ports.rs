@@ -115,7 +115,10 @@ mod tests {
     fn bad_ports_name_the_value() {
         assert_eq!(err(&["0"]), "port number invalid: 0");
         assert_eq!(err(&["70000"]), "port number too large: 70000");
-        assert_eq!(err(&["99999999999999999999"]), "port number too large: 99999999999999999999");
+        assert_eq!(
+            err(&["99999999999999999999"]),
+            "port number too large: 99999999999999999999"
+        );
         assert_eq!(
             err(&["25-20"]),
             "port range invalid: 25-20 (low end above high end)"

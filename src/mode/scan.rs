@@ -173,6 +173,8 @@ enum Status {
     Pending,
     Open(Option<Duration>),
     Failed(io::Error),
+    /// Connected to itself: closed, reported as a refusal.
+    SelfConnect,
 }
 
 /// The scan session: a slab of attempts, a timer heap, and the ordered report.
@@ -197,6 +199,10 @@ pub struct Scan<O: Write, E: Write> {
     serial: u64,
     /// Slots that had an event in the last batch.
     ready: Vec<usize>,
+    /// A TCP socket whose connect was refused at once, for the next connect of its
+    /// family ([IPv4, IPv6]): Linux lets a closed socket connect again, which saves a
+    /// socket(2) and a close(2) per refused port.
+    spare: [Option<Socket>; 2],
     /// With -i: no new port before this instant.
     not_before: Option<Instant>,
     /// Ports reported so far (a prefix of `sorted`).
@@ -238,6 +244,7 @@ impl<O: Write, E: Write> Scan<O, E> {
             timers: BinaryHeap::new(),
             serial: 0,
             ready: Vec::new(),
+            spare: [None, None],
             not_before: None,
             printed: 0,
             report_failures,
@@ -294,7 +301,8 @@ impl<O: Write, E: Write> Scan<O, E> {
     fn start(&mut self, reg: &Registry, idx: usize, addr_i: usize) -> Result<bool> {
         let addr = SocketAddr::new(self.s.addrs[addr_i], self.sorted[idx]);
         let started = Instant::now();
-        let sock = match self.socket_for(&addr) {
+        let spare = self.spare[usize::from(addr.is_ipv6())].take();
+        let sock = match spare.map_or_else(|| self.socket_for(&addr), Ok) {
             Ok(s) => s,
             Err(e) if is_fd_shortage(&e) => return Ok(false),
             Err(e) => {
@@ -304,10 +312,10 @@ impl<O: Write, E: Write> Scan<O, E> {
         };
         let status = match self.s.proto {
             Proto::Tcp => match sock.connect(&SockAddr::from(addr)) {
-                Ok(()) => self.tcp_status(&sock, started),
+                Ok(()) => Self::tcp_status(&sock, &addr, started),
                 Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
                     // The kernel may have settled it already (loopback does).
-                    self.tcp_status(&sock, started)
+                    Self::tcp_status(&sock, &addr, started)
                 }
                 Err(e) if is_fd_shortage(&e) && self.in_flight > 0 => return Ok(false),
                 Err(e) => Status::Failed(e),
@@ -354,9 +362,24 @@ impl<O: Write, E: Write> Scan<O, E> {
                 });
                 self.in_flight += 1;
             }
+            Status::Failed(e) => {
+                if self.reusable(&e) {
+                    self.spare[usize::from(addr.is_ipv6())] = Some(sock);
+                }
+                self.failed(idx, addr_i, &e);
+            }
             status => self.settle(idx, addr_i, addr, status),
         }
         Ok(true)
+    }
+
+    /// Refused (by SO_ERROR, so the socket is back in CLOSE) and never bound by hand:
+    /// the socket can connect again.
+    fn reusable(&self, e: &io::Error) -> bool {
+        self.s.proto == Proto::Tcp
+            && e.raw_os_error() == Some(libc::ECONNREFUSED)
+            && self.s.source.is_none()
+            && self.s.source_port.is_none()
     }
 
     fn socket_for(&self, addr: &SocketAddr) -> io::Result<Socket> {
@@ -380,22 +403,28 @@ impl<O: Write, E: Write> Scan<O, E> {
         Ok(sock)
     }
 
-    /// A TCP connect's state: failed (SO_ERROR), connected, or still in progress.
-    fn tcp_status(&self, sock: &Socket, started: Instant) -> Status {
-        match sock.take_error() {
-            Ok(Some(e)) | Err(e) => return Status::Failed(e),
-            Ok(None) => {}
+    /// A TCP connect's state, asked by connecting again (the classic way): EALREADY
+    /// while in progress, 0 or EISCONN once connected, else the error that ended it.
+    /// A failed connect leaves the socket ready to connect anew; reading SO_ERROR
+    /// instead would leave it to fail the next connect with ECONNABORTED.
+    fn tcp_status(sock: &Socket, addr: &SocketAddr, started: Instant) -> Status {
+        match sock.connect(&SockAddr::from(*addr)) {
+            Ok(()) => {}
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EISCONN) => {}
+                Some(libc::EALREADY | libc::EINPROGRESS | libc::EINTR) => return Status::Pending,
+                _ => return Status::Failed(e),
+            },
         }
         let (peer, local) = match (sock.peer_addr(), sock.local_addr()) {
             (Ok(p), Ok(l)) => (p, l),
-            (Err(e), _) if e.raw_os_error() == Some(libc::ENOTCONN) => return Status::Pending,
             (Err(e), _) | (_, Err(e)) => return Status::Failed(e),
         };
         if peer == local {
             // Connected to itself: nothing listens there. Close with RST so the port
             // is not held in TIME_WAIT.
             let _ = sock.set_linger(Some(Duration::ZERO));
-            return Status::Failed(io::Error::from_raw_os_error(libc::ECONNREFUSED));
+            return Status::SelfConnect;
         }
         Status::Open(Some(started.elapsed()))
     }
@@ -418,7 +447,10 @@ impl<O: Write, E: Write> Scan<O, E> {
             return Status::Pending;
         };
         match self.s.proto {
-            Proto::Tcp => self.tcp_status(&a.sock, a.started),
+            Proto::Tcp => {
+                let addr = SocketAddr::new(self.s.addrs[a.addr], self.sorted[a.idx]);
+                Self::tcp_status(&a.sock, &addr, a.started)
+            }
             Proto::Udp => Self::udp_status(&a.sock, a.started),
         }
     }
@@ -442,6 +474,10 @@ impl<O: Write, E: Write> Scan<O, E> {
                 self.port_done(idx);
             }
             Status::Failed(e) => self.failed(idx, addr_i, &e),
+            Status::SelfConnect => {
+                let e = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+                self.failed(idx, addr_i, &e);
+            }
         }
     }
 
@@ -476,7 +512,7 @@ impl<O: Write, E: Write> Scan<O, E> {
                 break;
             }
             self.timers.pop();
-            if !self.slots[slot].as_ref().is_some_and(|a| a.serial == serial) {
+            if self.slots[slot].as_ref().is_none_or(|a| a.serial != serial) {
                 continue; // the attempt ended already
             }
             // An answer may have come in at the last moment.
@@ -768,7 +804,9 @@ mod tests {
             "{err}"
         );
         assert!(
-            err.contains(&format!("testhost (127.0.0.1) {open} port [udp/*] succeeded!")),
+            err.contains(&format!(
+                "testhost (127.0.0.1) {open} port [udp/*] succeeded!"
+            )),
             "{err}"
         );
         assert!(out.contains("\"latency_ms\":null"), "{out}");
@@ -782,7 +820,13 @@ mod tests {
             s => format!("\"{s}\""),
         };
         assert_eq!(
-            json_line("a\"b", &a, 22, Proto::Tcp, Some(Duration::from_micros(1500))),
+            json_line(
+                "a\"b",
+                &a,
+                22,
+                Proto::Tcp,
+                Some(Duration::from_micros(1500))
+            ),
             format!(
                 "{{\"host\":\"a\\\"b\",\"address\":\"127.0.0.1\",\"port\":22,\"proto\":\"tcp\",\
                  \"service\":{service},\"latency_ms\":1.500}}"
