@@ -400,4 +400,11 @@ fn service_names_in_arguments_and_reports() {
             ),
         ]
     );
+    // -n: names are still read in arguments, but not printed (nc prints `*`).
+    let mut r = ns.rnc(["-zvn", "127.0.0.1", "http-alt"]).spawn();
+    assert_eq!(r.code(SECS10), 0);
+    assert_eq!(
+        r.err_lines,
+        ["Connection to 127.0.0.1 8080 port [tcp/*] succeeded!"]
+    );
 }

@@ -75,6 +75,8 @@ pub struct Settings {
     pub source: Option<IpAddr>,
     pub source_port: Option<u16>,
     pub so_debug: bool,
+    /// `-n`: no service names in the report.
+    pub numeric: bool,
     pub verbose: u8,
     pub json: bool,
 }
@@ -137,6 +139,7 @@ pub fn run(cfg: &Config, plan: &ScanPlan) -> Result<i32> {
         source,
         source_port: plan.source_port,
         so_debug: cfg.so_debug,
+        numeric: cfg.numeric,
         verbose: cfg.verbose,
         json: plan.json,
     };
@@ -563,11 +566,17 @@ impl<O: Write, E: Write> Scan<O, E> {
                 continue;
             };
             if self.s.verbose > 0 {
-                let line = net::succeeded_line(&self.s.host, &addr, self.s.proto.name());
+                let line =
+                    net::succeeded_line_n(&self.s.host, &addr, self.s.proto.name(), self.s.numeric);
                 let _ = writeln!(self.err, "{line}");
             }
             if self.s.json && !self.out_broken {
-                let line = json_line(&self.s.host, &addr, port, self.s.proto, latency);
+                let service = if self.s.numeric {
+                    "*".to_string()
+                } else {
+                    net::service_name(port, self.s.proto.name())
+                };
+                let line = json_line(&self.s.host, &addr, port, self.s.proto, &service, latency);
                 if writeln!(self.out, "{line}")
                     .and_then(|()| self.out.flush())
                     .is_err()
@@ -629,16 +638,18 @@ fn is_fd_shortage(e: &io::Error) -> bool {
 }
 
 /// `{"host":…,"address":…,"port":…,"proto":…,"service":…,"latency_ms":…}`
+/// `service` is `*` when the port has no name (or under -n).
 fn json_line(
     host: &str,
     addr: &SocketAddr,
     port: u16,
     proto: Proto,
+    service: &str,
     latency: Option<Duration>,
 ) -> String {
-    let service = match net::service_name(port, proto.name()) {
-        s if s == "*" => "null".to_string(),
-        s => json_str(&s),
+    let service = match service {
+        "*" => "null".to_string(),
+        s => json_str(s),
     };
     let latency = latency.map_or("null".to_string(), |d| {
         format!("{:.3}", d.as_secs_f64() * 1000.0)
@@ -708,6 +719,7 @@ mod tests {
             source: None,
             source_port: None,
             so_debug: false,
+            numeric: false,
             verbose: 2,
             json: true,
         }
@@ -815,23 +827,20 @@ mod tests {
     #[test]
     fn json_escapes_and_nulls() {
         let a: SocketAddr = "127.0.0.1:22".parse().unwrap();
-        let service = match net::service_name(22, "tcp") {
-            s if s == "*" => "null".to_string(),
-            s => format!("\"{s}\""),
-        };
         assert_eq!(
             json_line(
                 "a\"b",
                 &a,
                 22,
                 Proto::Tcp,
+                "ssh",
                 Some(Duration::from_micros(1500))
             ),
-            format!(
-                "{{\"host\":\"a\\\"b\",\"address\":\"127.0.0.1\",\"port\":22,\"proto\":\"tcp\",\
-                 \"service\":{service},\"latency_ms\":1.500}}"
-            )
+            "{\"host\":\"a\\\"b\",\"address\":\"127.0.0.1\",\"port\":22,\"proto\":\"tcp\",\
+             \"service\":\"ssh\",\"latency_ms\":1.500}"
         );
+        assert!(json_line("h", &a, 22, Proto::Udp, "*", None)
+            .ends_with("\"proto\":\"udp\",\"service\":null,\"latency_ms\":null}"));
         assert_eq!(json_str("\u{1}\\"), "\"\\u0001\\\\\"");
     }
 
