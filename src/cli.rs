@@ -13,7 +13,7 @@ use clap::{ArgAction, Parser, ValueHint};
     version,
     disable_help_flag = true,
     disable_version_flag = true,
-    override_usage = "rnc [-46CdDhklNnuUvz] [-i interval] [-p source_port] [-q seconds] [-s source] [-w timeout] [destination] [port]",
+    override_usage = "rnc [-46CdDhklNnrUuvz] [-i interval] [-p source_port] [-q seconds] [-s source] [-w timeout] [destination] [port]",
     // nc's -h: a usage line, then one line per flag. --help adds each flag's details.
     help_template = "{about-with-newline}{usage-heading} {usage}\n{options}{after-help}",
     after_help = AFTER_SHORT_HELP,
@@ -187,7 +187,10 @@ pub struct Cli {
 
     /// Use UDP instead of TCP
     ///
-    /// Not served yet: rnc accepts the flag and exits 1 with a message.
+    /// Each stdin read is one datagram; each datagram received is written
+    /// out whole. With -l, the first sender becomes the peer; with -l -k,
+    /// every sender is heard and stdin answers the latest. With -z, checks
+    /// UDP ports. With -U, Unix datagram sockets. Default: TCP.
     ///
     /// As nc.openbsd -u, nc.traditional -u and ncat -u (--udp).
     #[arg(short = 'u', long = "udp", verbatim_doc_comment)]
@@ -196,8 +199,8 @@ pub struct Cli {
     /// Use Unix-domain sockets
     ///
     /// The destination is a socket path (@name for the Linux abstract
-    /// namespace). Not served yet: rnc accepts the flag and exits 1 with a
-    /// message.
+    /// namespace). A listener removes a stale socket file first and its own
+    /// file at exit. Default: TCP/IP.
     ///
     /// As nc.openbsd -U and ncat -U (--unixsock); nc.traditional has none.
     #[arg(short = 'U', long = "unixsock", verbatim_doc_comment)]
@@ -357,6 +360,41 @@ pub struct Cli {
     )]
     pub denyfile: Vec<String>,
 
+    /// Randomize remote ports
+    ///
+    /// With -z, check the ports in random order. Default: the order given
+    /// (reports are in ascending port order either way).
+    ///
+    /// As nc.openbsd -r and nc.traditional -r; ncat has none.
+    #[arg(short = 'r', long = "randomize", verbatim_doc_comment)]
+    pub randomize: bool,
+
+    /// Connects in flight at once with -z
+    ///
+    /// How many ports are checked at the same time. Default: 1024, never
+    /// more than the open-file limit allows (rnc raises its soft limit to
+    /// the hard one). With -i the check is one port at a time.
+    ///
+    /// nc.openbsd and nc.traditional check one port at a time; ncat one
+    /// port only.
+    #[arg(
+        long = "parallel",
+        value_name = "N",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub parallel: Option<String>,
+
+    /// One JSON object per open port with -z
+    ///
+    /// On stdout, in ascending port order: host, address, port, proto,
+    /// service (null when unnamed) and latency_ms (the connect time).
+    ///
+    /// nc.openbsd, nc.traditional and ncat have none.
+    #[arg(long = "json", hide_short_help = true, verbatim_doc_comment)]
+    pub json: bool,
+
     /// Print this help (--help for more)
     #[arg(short = 'h', action = ArgAction::Help)]
     pub help_short: Option<bool>,
@@ -385,7 +423,7 @@ pub struct Cli {
 
 /// The end of `-h`: the flags beyond nc's, named so they can be found.
 const AFTER_SHORT_HELP: &str = "\
-More in rnc --help: --relay -e -c --allow --deny --allowfile --denyfile";
+More in rnc --help: --relay -e -c --allow --deny --allowfile --denyfile --parallel --json";
 
 /// The end of `--help`: what rnc does, a few examples, where the rest is.
 const AFTER_LONG_HELP: &str = "\

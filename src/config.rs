@@ -106,7 +106,25 @@ pub enum Mode {
         keep_open: bool,
     },
     /// `rnc -z host port...`
-    Scan { host: String, ports: Vec<u16> },
+    Scan(ScanPlan),
+}
+
+/// What `-z` checks and how.
+#[derive(Debug, Clone)]
+pub struct ScanPlan {
+    pub host: String,
+    /// Each port once, in the order named; the report is ascending whatever the order.
+    pub ports: Vec<u16>,
+    /// `-s`: source address of every connect.
+    pub source: Option<String>,
+    /// `-p`: source port of every connect.
+    pub source_port: Option<u16>,
+    /// `--parallel`: connects in flight at once; `None` for the default.
+    pub parallel: Option<usize>,
+    /// `-r`: scan in random order.
+    pub random: bool,
+    /// `--json`: one object per open port on stdout.
+    pub json: bool,
 }
 
 /// How the stdin/stdout bridge behaves at EOF and in between (nc's -d -C -i -N -q -w).
@@ -159,6 +177,12 @@ impl Config {
         }
         if cli.keep_open && !cli.listen {
             bail!("must use -l with -k");
+        }
+        if cli.json && !cli.zero_io {
+            bail!("--json needs -z");
+        }
+        if cli.parallel.is_some() && !cli.zero_io {
+            bail!("--parallel needs -z");
         }
 
         let mode = if cli.unixsock {
@@ -217,11 +241,20 @@ impl Config {
                 [h, rest @ ..] => (h.clone(), rest),
             };
             if cli.zero_io {
-                let ports = ports
-                    .iter()
-                    .map(|p| parse_port(p, false))
-                    .collect::<Result<Vec<_>>>()?;
-                Mode::Scan { host, ports }
+                let proto = if cli.udp { "udp" } else { "tcp" };
+                Mode::Scan(ScanPlan {
+                    host,
+                    ports: crate::ports::parse_list(ports, proto)?,
+                    source: cli.source.clone(),
+                    source_port: cli
+                        .source_port
+                        .as_deref()
+                        .map(|p| parse_port(p, true))
+                        .transpose()?,
+                    parallel: cli.parallel.as_deref().map(parse_parallel).transpose()?,
+                    random: cli.randomize,
+                    json: cli.json,
+                })
             } else {
                 if let [_, extra, ..] = ports {
                     bail!("too many arguments: {extra}");
@@ -325,6 +358,14 @@ pub fn parse_secs(s: &str, what: &str) -> Result<Duration> {
             Ok(Duration::from_secs_f64(v * scale))
         }
         _ => bail!("{what} invalid: {s}"),
+    }
+}
+
+/// `--parallel N`: a count of at least 1.
+fn parse_parallel(s: &str) -> Result<usize> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => bail!("parallel count invalid: {s}"),
     }
 }
 
@@ -494,6 +535,49 @@ mod tests {
         fn any_relay_target_parses_or_fails_cleanly(s in ".{0,30}") {
             let _ = parse_relay(&s);
         }
+    }
+
+    #[test]
+    fn scan_forms() {
+        let c = cfg(&["-z", "h", "443", "20-22,http", "22"]).unwrap();
+        match c.mode {
+            Mode::Scan(plan) => {
+                assert_eq!(plan.host, "h");
+                assert_eq!(plan.ports, [443, 20, 21, 22, 80]);
+                assert_eq!(plan.parallel, None);
+                assert!(!plan.random && !plan.json);
+            }
+            m => panic!("{m:?}"),
+        }
+        let c = cfg(&["-zr", "--json", "--parallel", "8", "-p", "4000", "h", "1"]).unwrap();
+        match c.mode {
+            Mode::Scan(plan) => {
+                assert_eq!(plan.parallel, Some(8));
+                assert_eq!(plan.source_port, Some(4000));
+                assert!(plan.random && plan.json);
+            }
+            m => panic!("{m:?}"),
+        }
+    }
+
+    #[test]
+    fn scan_conflicts_name_the_value() {
+        assert_eq!(
+            err(&["-z", "h", "25-20"]),
+            "port range invalid: 25-20 (low end above high end)"
+        );
+        assert_eq!(err(&["-z", "h", "70000"]), "port number too large: 70000");
+        assert_eq!(err(&["-z", "h", "0"]), "port number invalid: 0");
+        assert_eq!(
+            err(&["-z", "--parallel", "0", "h", "1"]),
+            "parallel count invalid: 0"
+        );
+        assert_eq!(
+            err(&["-z", "--parallel", "x", "h", "1"]),
+            "parallel count invalid: x"
+        );
+        assert_eq!(err(&["--json", "h", "1"]), "--json needs -z");
+        assert_eq!(err(&["--parallel", "4", "h", "1"]), "--parallel needs -z");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - `access`: `--allow`/`--deny` rules.
 //! - `config`: `Cli` → `Config`, nc's conflict checks.
 //! - `net`: resolve, connect, bind, nc's `-v` wording.
+//! - `ports`: the port lists, ranges and service names of `-z`.
 //! - `stdio`: stdin/stdout kinds and the O_NONBLOCK guard.
 //! - `buf`: bounded queues (splice pipe or memory); `pump`: one direction with EOF.
 //! - `endpoint`: one descriptor's readiness and registration.
@@ -26,6 +27,7 @@ mod event_loop;
 mod listener;
 mod mode;
 mod net;
+mod ports;
 mod pump;
 mod stdio;
 mod unix;

@@ -46,8 +46,13 @@ const WELL_KNOWN: &[(&str, u16)] = &[
 
 /// The port of a service name (`http` → 80), from the system's services database.
 pub fn service_port(name: &str) -> Result<u16> {
+    service_port_proto(name, "tcp")
+}
+
+/// The port of a service name for `proto` (`tcp` or `udp`).
+pub fn service_port_proto(name: &str, proto: &str) -> Result<u16> {
     let c = CString::new(name).map_err(|_| anyhow!("bad service name"))?;
-    let proto = c"tcp";
+    let proto = CString::new(proto).map_err(|_| anyhow!("bad protocol name"))?;
     // SAFETY: both pointers are valid C strings; the result points into libc's static
     // storage and is read before any other lookup can run (rnc is single-threaded).
     let ent = unsafe { libc::getservbyname(c.as_ptr(), proto.as_ptr()) };
@@ -151,6 +156,11 @@ pub fn host_name(ip: IpAddr, numeric: bool) -> String {
 /// nc's `Connection to HOST PORT port [tcp/SERVICE] succeeded!`; HOST reads
 /// `name (address)` when the user gave a name.
 pub fn succeeded_line(host: &str, addr: &SocketAddr, proto: &str) -> String {
+    succeeded_line_n(host, addr, proto, false)
+}
+
+/// `succeeded_line`; with `numeric` (`-n`) the service is `*`, as nc prints it.
+pub fn succeeded_line_n(host: &str, addr: &SocketAddr, proto: &str, numeric: bool) -> String {
     let ip = addr.ip().to_string();
     let shown = if strip_brackets(host) == ip {
         ip
@@ -160,7 +170,11 @@ pub fn succeeded_line(host: &str, addr: &SocketAddr, proto: &str) -> String {
     format!(
         "Connection to {shown} {} port [{proto}/{}] succeeded!",
         addr.port(),
-        service_name(addr.port(), proto)
+        if numeric {
+            "*".to_string()
+        } else {
+            service_name(addr.port(), proto)
+        }
     )
 }
 

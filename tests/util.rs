@@ -31,6 +31,8 @@ pub struct Rnc {
 }
 
 pub struct Spawn {
+    /// A command that runs rnc (`ip netns exec NAME`), or empty.
+    prefix: Vec<String>,
     args: Vec<String>,
     stdin: Stdio,
     stdout: Option<Stdio>,
@@ -42,6 +44,7 @@ where
     S: AsRef<str>,
 {
     Spawn {
+        prefix: Vec::new(),
         args: args.into_iter().map(|s| s.as_ref().to_string()).collect(),
         stdin: Stdio::piped(),
         stdout: None,
@@ -61,7 +64,15 @@ impl Spawn {
 
     pub fn spawn(self) -> Rnc {
         let piped_out = self.stdout.is_none();
-        let mut child = Command::new(bin())
+        let mut cmd = match self.prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
+        let mut child = cmd
             .args(&self.args)
             .stdin(self.stdin)
             .stdout(self.stdout.unwrap_or_else(Stdio::piped))
@@ -360,4 +371,97 @@ pub fn hash(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf29ce484222325u64, |h, &b| {
         (h ^ b as u64).wrapping_mul(0x100000001b3)
     })
+}
+
+/// A network namespace of the test's own, with its loopback up; deleted on drop.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    /// None (after saying why on stderr) where namespaces are unavailable: not root,
+    /// no `ip`, or a kernel without them. Tests then skip.
+    pub fn new(tag: &str) -> Option<NetNs> {
+        let name = format!("rnc-test-{}-{tag}", std::process::id());
+        if !run_quiet("ip", &["netns", "add", &name]) {
+            eprintln!("skipped: cannot create a network namespace (ip netns add)");
+            return None;
+        }
+        let ns = NetNs { name };
+        if !ns.ip(&["link", "set", "lo", "up"]) {
+            eprintln!("skipped: cannot set up the namespace's loopback");
+            return None;
+        }
+        Some(ns)
+    }
+
+    /// `ip -n NAME args...`; true on success.
+    pub fn ip(&self, args: &[&str]) -> bool {
+        let mut all = vec!["-n", &self.name];
+        all.extend_from_slice(args);
+        run_quiet("ip", &all)
+    }
+
+    /// Run a command inside the namespace; true on success.
+    pub fn exec(&self, args: &[&str]) -> bool {
+        let mut all = vec!["netns", "exec", &self.name];
+        all.extend_from_slice(args);
+        run_quiet("ip", &all)
+    }
+
+    /// rnc inside the namespace.
+    pub fn rnc<I, S>(&self, args: I) -> Spawn
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut sp = rnc(args);
+        sp.prefix = ["ip", "netns", "exec", &self.name]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        sp
+    }
+
+    /// An address whose SYNs vanish: a veth pair inside the namespace and a
+    /// permanent neighbour entry whose MAC no interface has, so every frame sent to
+    /// `10.203.0.2` is dropped by the peer interface without an answer.
+    pub fn blackhole(&self) -> Option<&'static str> {
+        let ok = self.ip(&["link", "add", "v0", "type", "veth", "peer", "name", "v1"])
+            && self.ip(&["link", "set", "v0", "up"])
+            && self.ip(&["link", "set", "v1", "up"])
+            && self.ip(&["addr", "add", "10.203.0.1/24", "dev", "v0"])
+            && self.ip(&[
+                "neigh",
+                "add",
+                "10.203.0.2",
+                "lladdr",
+                "02:00:00:00:02:03",
+                "dev",
+                "v0",
+                "nud",
+                "permanent",
+            ]);
+        if !ok {
+            eprintln!("skipped: cannot set up a veth pair in the namespace");
+            return None;
+        }
+        Some("10.203.0.2")
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        run_quiet("ip", &["netns", "del", &self.name]);
+    }
+}
+
+fn run_quiet(prog: &str, args: &[&str]) -> bool {
+    Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }

@@ -13,9 +13,6 @@ use crate::config::{Config, Mode};
 
 /// Run the mode the command line chose; returns the exit code.
 pub fn run(cfg: &Config) -> Result<i32> {
-    if cfg.udp && matches!(cfg.mode, Mode::Scan { .. }) {
-        anyhow::bail!("-u with -z is not supported yet");
-    }
     match &cfg.mode {
         Mode::Connect {
             host,
@@ -28,6 +25,6 @@ pub fn run(cfg: &Config) -> Result<i32> {
             port,
             keep_open,
         } => listen::run(cfg, addr.as_deref(), *port, *keep_open),
-        Mode::Scan { host, ports } => scan::run(cfg, host, ports),
+        Mode::Scan(plan) => scan::run(cfg, plan),
     }
 }
