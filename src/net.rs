@@ -155,12 +155,8 @@ pub fn host_name(ip: IpAddr, numeric: bool) -> String {
 
 /// nc's `Connection to HOST PORT port [tcp/SERVICE] succeeded!`; HOST reads
 /// `name (address)` when the user gave a name.
-pub fn succeeded_line(host: &str, addr: &SocketAddr, proto: &str) -> String {
-    succeeded_line_n(host, addr, proto, false)
-}
-
-/// `succeeded_line`; with `numeric` (`-n`) the service is `*`, as nc prints it.
-pub fn succeeded_line_n(host: &str, addr: &SocketAddr, proto: &str, numeric: bool) -> String {
+/// With `numeric` (`-n`) the service is `*`, as nc prints it.
+pub fn succeeded_line(host: &str, addr: &SocketAddr, proto: &str, numeric: bool) -> String {
     let ip = addr.ip().to_string();
     let shown = if strip_brackets(host) == ip {
         ip

@@ -47,7 +47,7 @@ pub fn run(
                 Conn::Tcp(s) => s.peer_addr()?,
                 _ => unreachable!("inet sockets only here"),
             };
-            eprintln!("{}", net::succeeded_line(host, &peer, proto));
+            eprintln!("{}", net::succeeded_line(host, &peer, proto, cfg.numeric));
         }
         (conn, format!("{host} port {port} ({proto})"))
     };

@@ -567,7 +567,7 @@ impl<O: Write, E: Write> Scan<O, E> {
             };
             if self.s.verbose > 0 {
                 let line =
-                    net::succeeded_line_n(&self.s.host, &addr, self.s.proto.name(), self.s.numeric);
+                    net::succeeded_line(&self.s.host, &addr, self.s.proto.name(), self.s.numeric);
                 let _ = writeln!(self.err, "{line}");
             }
             if self.s.json && !self.out_broken {
