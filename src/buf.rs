@@ -5,6 +5,7 @@
 //! array with read(2)/write(2) for everything else (terminals, `-C`, `-i`). Neither
 //! allocates after it is made.
 
+use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
@@ -197,14 +198,55 @@ impl MemBuf {
 
 /// A pipe rnc owns, holding `len` bytes moved in by splice and not yet moved out.
 pub struct PipeBuf {
-    rd: OwnedFd,
-    wr: OwnedFd,
+    /// Read and write ends; `None` only once handed back to the spares in `drop`.
+    fds: Option<(OwnedFd, OwnedFd)>,
     len: usize,
     cap: usize,
 }
 
+/// How many empty pipes are kept for reuse.
+const SPARE_MAX: usize = 64;
+
+thread_local! {
+    /// Empty pipes of pumps that ended, kept for the next ones: a short relayed
+    /// connection would otherwise spend most of its system calls making, sizing and
+    /// closing its two pipes.
+    static SPARE_PIPES: RefCell<Vec<(OwnedFd, OwnedFd, usize)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Drop for PipeBuf {
+    fn drop(&mut self) {
+        // Only a pipe known to be empty may serve another pump.
+        if self.len == 0 {
+            if let Some((rd, wr)) = self.fds.take() {
+                SPARE_PIPES.with(|p| {
+                    let mut p = p.borrow_mut();
+                    if p.len() < SPARE_MAX {
+                        p.push((rd, wr, self.cap));
+                    }
+                });
+            }
+        }
+    }
+}
+
 impl PipeBuf {
+    fn rd(&self) -> RawFd {
+        self.fds.as_ref().expect("pipe in use").0.as_raw_fd()
+    }
+
+    fn wr(&self) -> RawFd {
+        self.fds.as_ref().expect("pipe in use").1.as_raw_fd()
+    }
+
     pub fn new() -> io::Result<PipeBuf> {
+        if let Some((rd, wr, cap)) = SPARE_PIPES.with(|p| p.borrow_mut().pop()) {
+            return Ok(PipeBuf {
+                fds: Some((rd, wr)),
+                len: 0,
+                cap,
+            });
+        }
         let mut fds = [0; 2];
         // SAFETY: fds has room for two descriptors.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
@@ -219,8 +261,7 @@ impl PipeBuf {
         };
         let cap = if cap > 0 { cap as usize } else { 64 * 1024 };
         Ok(PipeBuf {
-            rd,
-            wr,
+            fds: Some((rd, wr)),
             len: 0,
             cap,
         })
@@ -230,7 +271,7 @@ impl PipeBuf {
         if self.len >= self.cap {
             return Ok(Step::Full);
         }
-        match sys_splice(fd, self.wr.as_raw_fd(), self.cap - self.len) {
+        match sys_splice(fd, self.wr(), self.cap - self.len) {
             Ok(0) => Ok(Step::Eof),
             Ok(n) => {
                 self.len += n;
@@ -248,7 +289,7 @@ impl PipeBuf {
         if self.len == 0 {
             return Ok(Step::Blocked);
         }
-        match sys_splice(self.rd.as_raw_fd(), fd, self.len) {
+        match sys_splice(self.rd(), fd, self.len) {
             Ok(n) => {
                 self.len -= n;
                 Ok(Step::Moved(n))
@@ -266,7 +307,7 @@ impl PipeBuf {
             let want = self.len;
             let tail = mem.tail();
             let n = want.min(tail.len());
-            let n = sys_read(self.rd.as_raw_fd(), &mut tail[..n])?;
+            let n = sys_read(self.rd(), &mut tail[..n])?;
             mem.end += n;
             self.len -= n;
         }

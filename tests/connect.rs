@@ -315,8 +315,10 @@ fn sigterm_exits_143_and_restores_stdin_flags() {
 fn sigint_exits_130() {
     let (l, port) = peer_listener();
     let mut r = client(&[], port);
-    let _s = accept(&l, SECS5);
+    let mut s = accept(&l, SECS5);
     r.send(b"x");
+    // The byte crossed: rnc is in its loop, where signals are caught.
+    assert_eq!(read_n(&mut s, 1), b"x");
     r.signal(libc::SIGINT);
     assert_eq!(r.code(SECS5), 130);
 }
