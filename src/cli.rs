@@ -97,6 +97,22 @@ pub struct Cli {
     #[arg(short = 'z', long = "zero-io")]
     pub zero_io: bool,
 
+    /// Echo server: send every client back what it sends (with -l; -u for UDP)
+    #[arg(long = "echo")]
+    pub echo: bool,
+
+    /// Chat server: relay each line a client sends to the others as "-> line"
+    #[arg(long = "chat")]
+    pub chat: bool,
+
+    /// With --chat: name the sender of each line ("-> [user1] hi"); /nick NAME renames
+    #[arg(long = "chat-names")]
+    pub chat_names: bool,
+
+    /// Most clients served at once with -k, --echo or --chat (default 10000)
+    #[arg(long = "max-conns", value_name = "n")]
+    pub max_conns: Option<String>,
+
     /// Print this help (--help for more)
     #[arg(short = 'h', action = ArgAction::Help)]
     pub help_short: Option<bool>,

@@ -77,6 +77,12 @@ impl Listeners {
         Ok(out)
     }
 
+    /// True when a listener may still hold connections that `accept` left for later
+    /// (it stopped at `max`): the caller should look again without waiting for an event.
+    pub fn pending(&self) -> bool {
+        self.paused_until.is_none() && self.socks.iter().any(|(_, ep)| ep.readable)
+    }
+
     /// A descriptor came free: accepting may resume at once.
     pub fn resume(&mut self) {
         self.paused_until = None;
@@ -95,5 +101,34 @@ impl Listeners {
         for (_, ep) in &mut self.socks {
             ep.release(reg);
         }
+    }
+}
+
+/// `--max-conns`: with `serving` clients already, keep the accepted connections that fit
+/// under `max` in `got` and return the others, which the caller closes at once.
+pub fn admit<T>(got: &mut Vec<T>, serving: usize, max: usize) -> Vec<T> {
+    let room = max.saturating_sub(serving);
+    if got.len() > room {
+        got.split_off(room)
+    } else {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admit_keeps_what_fits_under_max_conns() {
+        let mut got = vec![1, 2, 3];
+        assert_eq!(admit(&mut got, 8, 10), [3]);
+        assert_eq!(got, [1, 2]);
+        let mut got = vec![1, 2, 3];
+        assert_eq!(admit(&mut got, 12, 10), [1, 2, 3]);
+        assert!(got.is_empty());
+        let mut got = vec![1, 2, 3];
+        assert!(admit(&mut got, 0, 10).is_empty());
+        assert_eq!(got.len(), 3);
     }
 }

@@ -9,15 +9,19 @@
 //! - `endpoint`: one descriptor's readiness and registration.
 //! - `event_loop`: the only `Poll::poll`, signals, the `Session` trait.
 //! - `bridge`: stdin/stdout ⇄ one socket with nc's half-close rules.
-//! - `listener`: listening sockets and accept with EMFILE back-off.
+//! - `listener`: listening sockets and accept with EMFILE back-off, `--max-conns`.
+//! - `hub`: `--echo` and `--chat` servers: many clients, a bounded queue each.
+//! - `chat`: the chat line format: framing, escaping, `/nick` names.
 //! - `mode/`: one file per mode.
 
 mod bridge;
 mod buf;
+mod chat;
 mod cli;
 mod config;
 mod endpoint;
 mod event_loop;
+mod hub;
 mod listener;
 mod mode;
 mod net;

@@ -1,7 +1,7 @@
 //! `rnc -l [addr] port`: wait for one client, then bridge it with stdin/stdout
 //! (with `-k`, `keep_open.rs` serves many at once).
 
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -18,7 +18,8 @@ use crate::stdio::{self, NonBlockGuard};
 /// Listener tokens; clients of `-k` start above them.
 pub const FIRST_LISTENER: usize = 16;
 
-pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Result<i32> {
+/// Bind the listening sockets of `-l [addr] port` and print nc's `Listening on` lines.
+pub fn bind(cfg: &Config, addr: Option<&str>, port: u16) -> Result<Vec<TcpListener>> {
     let opts = SockOpts {
         so_debug: cfg.so_debug,
     };
@@ -33,6 +34,11 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
             );
         }
     }
+    Ok(socks)
+}
+
+pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Result<i32> {
+    let socks = bind(cfg, addr, port)?;
     let _restore = NonBlockGuard::new(&[stdio::STDIN, stdio::STDOUT])?;
     let listeners = Listeners::new(socks, FIRST_LISTENER);
     if keep_open {

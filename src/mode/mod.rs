@@ -4,13 +4,24 @@ mod connect;
 mod keep_open;
 mod listen;
 mod scan;
+mod serve;
+mod udp_echo;
 
 use anyhow::Result;
 
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, ServeKind};
 
 /// Run the mode the command line chose; returns the exit code.
 pub fn run(cfg: &Config) -> Result<i32> {
+    match &cfg.mode {
+        // UDP echo is its own small mode; the general UDP and Unix modes come later.
+        Mode::Serve {
+            addr,
+            port,
+            kind: ServeKind::Echo,
+        } if cfg.udp && !cfg.unix => return udp_echo::run(cfg, addr.as_deref(), *port),
+        _ => {}
+    }
     if cfg.udp || cfg.unix {
         anyhow::bail!("-u and -U are not supported yet");
     }
@@ -27,5 +38,6 @@ pub fn run(cfg: &Config) -> Result<i32> {
             keep_open,
         } => listen::run(cfg, addr.as_deref(), *port, *keep_open),
         Mode::Scan { host, ports } => scan::run(cfg, host, ports),
+        Mode::Serve { addr, port, kind } => serve::run(cfg, addr.as_deref(), *port, *kind),
     }
 }
