@@ -560,11 +560,29 @@ impl<D: Doors> Hub<D> {
                         eprintln!("Connection closed on {}: {}", c.label, os_message(&e));
                     }
                 }
-                Leave::Overflow => eprintln!(
-                    "rnc: disconnected {}: more than {} KiB queued (not reading)",
-                    c.label,
-                    QUEUE_MAX / 1024
-                ),
+                Leave::Overflow => {
+                    eprintln!(
+                        "rnc: disconnected {}: more than {} KiB queued (not reading)",
+                        c.label,
+                        QUEUE_MAX / 1024
+                    );
+                    // Abort (RST): the kernel drops what it still holds for the client
+                    // instead of trickling it out after the close.
+                    let off = libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    };
+                    // SAFETY: setsockopt on a socket we own, with a valid linger struct.
+                    unsafe {
+                        libc::setsockopt(
+                            c.fd.as_raw_fd(),
+                            libc::SOL_SOCKET,
+                            libc::SO_LINGER,
+                            (&off as *const libc::linger).cast(),
+                            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                        )
+                    };
+                }
             }
             c.ep.release(reg);
             self.doors.resume();

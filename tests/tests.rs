@@ -3,7 +3,9 @@
 
 mod util;
 
+mod chat;
 mod cli;
 mod connect;
+mod echo;
 mod listen;
 mod scan;
