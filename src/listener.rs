@@ -1,7 +1,8 @@
 //! The listening sockets of every server mode, and accepting from them.
 //!
-//! Out of descriptors (EMFILE/ENFILE), accept would fail on every wakeup and spin the
-//! loop; instead accepting pauses until a client leaves or a short delay passes.
+//! Out of descriptors (EMFILE/ENFILE) or socket memory, accept would fail on every
+//! wakeup and spin the loop; instead accepting pauses until a client leaves or a short
+//! delay passes.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -66,7 +67,16 @@ impl Listeners {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     // The client gave up before we took it: not our problem.
                     Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    // Linux reports a pending error of the new connection from accept:
+                    // that client is lost, the next one may be fine.
+                    Err(e) if is_client_error(&e) => {}
+                    // Out of descriptors or socket memory: rest, then try again.
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                        ) =>
+                    {
                         self.paused_until = Some(now + EMFILE_PAUSE);
                         return Ok(out);
                     }
@@ -102,6 +112,25 @@ impl Listeners {
             ep.release(reg);
         }
     }
+}
+
+/// Errors accept(2) returns for one connection that failed before it was taken
+/// (accept(2), "Error handling"), and EPERM from a firewall rule.
+fn is_client_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ENETDOWN
+                | libc::EPROTO
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+                | libc::EPERM
+        )
+    )
 }
 
 /// `--max-conns`: with `serving` clients already, keep the accepted connections that fit
