@@ -186,21 +186,30 @@ def run_one(ctx, bench, scen, tool):
         if spec["forks"]:
             sampler = TreeSampler(server.pid, 0.5)
             sampler.start()
-        argv = [ctx.load] + scen["load"] + ["--port", str(port),
+        argv = [ctx.load] + scen["load"] + ["--port", str(port), "--linger", "1",
                                             "--deadline", str(scen["deadline"])]
+        # The load client prints its figures, then keeps its clients connected until its
+        # stdin closes: whether the server is still alive is read in between.
+        load_err = scope.errfile()
+        load = scope.popen("load", argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=load_err)
         res = {"run_ok": True}
+        timer = threading.Timer(scen["deadline"] + 30, load.kill)
+        timer.start()
         try:
-            p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, timeout=scen["deadline"] + 30)
-            lines = [l for l in p.stdout.decode().splitlines() if l.startswith("mode=")]
-            if p.returncode != 0 or not lines:
-                res = {"run_ok": False, "reason": "load client exit %d: %s" % (
-                    p.returncode, " ".join(p.stderr.decode().split())[-300:])}
-            else:
-                res.update(parse_kv(lines[-1]))
-        except subprocess.TimeoutExpired:
-            res = {"run_ok": False, "reason": "load client timed out"}
+            line = load.popen.stdout.readline().decode()
+        finally:
+            timer.cancel()
         died = server.done.is_set()
+        load.popen.stdin.close()
+        load.wait_until(time.perf_counter() + T.KILL_GRACE_S + 10)
+        if line.startswith("mode="):
+            res.update(parse_kv(line))
+        elif load.killed:
+            res = {"run_ok": False, "reason": "load client timed out"}
+        else:
+            res = {"run_ok": False, "reason": "load client %s: %s" % (
+                T.describe_exit(load), T.tail_of(load_err, 300))}
         if sampler is not None:
             sampler.stop.set()
             sampler.join()
@@ -304,6 +313,9 @@ class Summary:
                 fields.append((key, fmt_frac(f)))
             elif any(key in r for r in ok):
                 fields.append((key, "%d/%d" % (sum(int(r.get(key, 0)) for r in ok), len(ok))))
+        for key in ("garbled", "self_echo"):
+            if any(key in r for r in ok):
+                fields.append((key, "%d" % sum(int(r.get(key, 0)) for r in ok)))
         for key in ("connect_s", "setup_s", "wall_s", "failures"):
             if ok and key in ok[-1]:
                 fields.append((key, ok[-1][key]))

@@ -45,6 +45,9 @@ struct Args {
     /// Echo: half-close right after the last byte is sent (`early`), or once every
     /// byte is back (`late`; ncat --exec loses the tail of the echo otherwise).
     fin_early: bool,
+    /// After printing, wait for stdin to close before closing the clients (so the
+    /// harness can see whether the server is still alive while they are connected).
+    linger: bool,
     /// Microseconds between connect starts (servers with a short backlog drop SYNs
     /// in a burst, and the kernel retries them only after a second).
     gap_us: u64,
@@ -71,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
         parallel: 256,
         gap_us: 0,
         fin_early: false,
+        linger: false,
     };
     while let Some(k) = it.next() {
         let v = it.next().ok_or(format!("{k} needs a value"))?;
@@ -91,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
             "--parallel" => a.parallel = v.parse().map_err(bad)?,
             "--gap-us" => a.gap_us = v.parse().map_err(bad)?,
             "--fin" => a.fin_early = v == "early",
+            "--linger" => a.linger = v == "1",
             _ => return Err(format!("unknown option {k}")),
         }
     }
@@ -619,6 +624,7 @@ fn chat(a: &Args, idle: bool) -> String {
     };
     let mut next_send = t0;
     let mut last_rx = t0;
+    let mut seen = 0;
     let index: HashMap<usize, usize> = members.iter().enumerate().map(|(k, &i)| (i, k)).collect();
     loop {
         let now = Instant::now();
@@ -660,7 +666,8 @@ fn chat(a: &Args, idle: bool) -> String {
                 None => c.garbled += 1,
             }
         });
-        if l.clients.iter().any(|c| c.got > 0) {
+        if lat.len() > seen {
+            seen = lat.len();
             last_rx = Instant::now();
         }
     }
@@ -1028,5 +1035,9 @@ fn main() -> ExitCode {
         }
     };
     println!("mode={} {line}", a.mode);
+    if a.linger {
+        let _ = io::stdout().flush();
+        let _ = io::stdin().read_to_end(&mut Vec::new());
+    }
     ExitCode::SUCCESS
 }
