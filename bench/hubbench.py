@@ -6,7 +6,7 @@ process, the load client (bench/load.rs, built as `cargo build --release --examp
 load`), which connects them all, drives them on one epoll loop and prints one
 `key=value` line per run. This script starts each server, runs the load client
 against it, reads the server's peak RSS and CPU time with wait4, and prints the
-figures and the issue's goals as PASS/FAIL lines. See README.md beside this file.
+figures and the goals as PASS/FAIL lines. See README.md beside this file.
 
 Process plumbing (Scope, Child, the clean spawn that makes ru_maxrss the tool's
 own, wait_listen, pick_port) comes from bench/throughput.
@@ -337,7 +337,7 @@ def goal(text, passed, detail):
 
 
 def goals_chat(S):
-    """The issue's chat goals; S maps (scenario, tool) -> Summary."""
+    """The chat goals; S maps (scenario, tool) -> Summary."""
     res = []
     r, n = S.get(("paced", "rnc")), S.get(("paced", "ncat"))
     if r:

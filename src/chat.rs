@@ -1,9 +1,10 @@
 //! The chat line format, apart from any socket: cutting a byte stream into lines,
 //! escaping what could drive a terminal, and checking `/nick` names.
 //!
-//! A relayed line is `-> ` + the line + LF, as the seed's chat server wrote it. Lines are
-//! cut at LF (a CR just before it is part of the line ending); a line longer than
-//! `PIECE` goes out in pieces of at most `PIECE` bytes, each cut on a UTF-8 boundary.
+//! A relayed line is `-> ` + the line + LF, the format of the classic node.js chat
+//! server. Lines are cut at LF (a CR just before it is part of the line ending); a line
+//! longer than `PIECE` goes out in pieces of at most `PIECE` bytes, each cut on a UTF-8
+//! boundary.
 //! Control bytes other than TAB, DEL, the C1 controls and bytes that are not valid UTF-8
 //! become `\ooo` (three octal digits, as ncat writes them); valid UTF-8 passes unchanged.
 

@@ -451,7 +451,13 @@ impl<D: Doors> Hub<D> {
             };
             // Edge-triggered, registered once for both: a socket not written to until
             // EAGAIN sends no writable edges, and one not read sends no readable ones.
-            c.ep.set_interest(reg, Some(Interest::READABLE | Interest::WRITABLE))?;
+            if let Err(e) =
+                c.ep.set_interest(reg, Some(Interest::READABLE | Interest::WRITABLE))
+            {
+                // epoll is out of memory: this client cannot be served; the others can.
+                eprintln!("rnc: closed {}: epoll_ctl: {}", c.label, os_message(&e));
+                continue;
+            }
             if let Some(room) = &mut self.room {
                 room.join(t, &mut c);
             }

@@ -1,4 +1,4 @@
-//! `rnc -l --chat`: the seed's `-> line` format to every other client, whole lines,
+//! `rnc -l --chat`: the `-> line` format to every other client, whole lines,
 //! escaping, the server's own stdin and stdout, names, and slow clients.
 
 use std::io::{ErrorKind, Read, Write};
@@ -28,7 +28,7 @@ fn expect(c: &mut TcpStream, want: &[u8]) {
 }
 
 #[test]
-fn seed_format_to_others_and_no_copy_to_the_sender() {
+fn arrow_format_to_others_and_no_copy_to_the_sender() {
     let (mut r, _port, mut c) = room(&[], 3);
     c[0].write_all(b"Client 1 says hi!\n").unwrap();
     expect(&mut c[1], b"-> Client 1 says hi!\n");
