@@ -11,6 +11,7 @@ complete -c rnc -l allowfile -d 'Admit only the peers listed in a file' -r -F
 complete -c rnc -l deny -d 'Refuse these peers' -r -f -a "(__fish_print_hostnames)"
 complete -c rnc -l denyfile -d 'Refuse the peers listed in a file' -r -F
 complete -c rnc -l parallel -d 'Connects in flight at once with -z' -r -f
+complete -c rnc -l max-conns -d 'Most clients served at once' -r -f
 complete -c rnc -s 4 -l ipv4 -d 'Use IPv4 addresses only'
 complete -c rnc -s 6 -l ipv6 -d 'Use IPv6 addresses only'
 complete -c rnc -s C -l crlf -d 'Send CRLF as line-ending'
@@ -26,6 +27,9 @@ complete -c rnc -s v -l verbose -d 'Verbose'
 complete -c rnc -s z -l zero-io -d 'Zero-I/O mode [used for scanning]'
 complete -c rnc -s r -l randomize -d 'Randomize remote ports'
 complete -c rnc -l json -d 'One JSON object per open port with -z'
+complete -c rnc -l echo -d 'Echo server'
+complete -c rnc -l chat -d 'Chat server'
+complete -c rnc -l chat-names -d 'Name the sender of each chat line'
 complete -c rnc -s h -d 'Print this help (--help for more)'
 complete -c rnc -l help -d 'Print the long help'
 complete -c rnc -l version -d 'Print the version'
@@ -59,7 +63,7 @@ function __rnc_operands
                 set operands 1
             case -U --unixsock
                 set unix 1
-            case -i --interval -p --source-port -q --quit-after-eof -s --source -w --wait --relay -e --exec -c --sh-exec --allow --allowfile --deny --denyfile --parallel
+            case -i --interval -p --source-port -q --quit-after-eof -s --source -w --wait --relay -e --exec -c --sh-exec --allow --allowfile --deny --denyfile --parallel --max-conns
                 set skip 1
             case '--*'
             case '-*'

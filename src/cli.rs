@@ -6,11 +6,13 @@
 
 use clap::{ArgAction, Parser, ValueHint};
 
-/// rnc: a netcat that scripts can rely on.
 #[derive(Parser, Debug, Default)]
 #[command(
     name = "rnc",
     version,
+    // -h is nc's: the usage line first, no title, so it fits one screen.
+    about = None,
+    long_about = "rnc: a netcat that scripts can rely on.",
     disable_help_flag = true,
     disable_version_flag = true,
     override_usage = "rnc [-46CdDhklNnrUuvz] [-i interval] [-p source_port] [-q seconds] [-s source] [-w timeout] [destination] [port]",
@@ -395,6 +397,53 @@ pub struct Cli {
     #[arg(long = "json", hide_short_help = true, verbatim_doc_comment)]
     pub json: bool,
 
+    /// Echo server
+    ///
+    /// With -l: every client gets back exactly the bytes it sent, binary
+    /// safe, no line buffering; many clients at once (implies -k). With -u,
+    /// every datagram goes back to its sender whole. A client that does not
+    /// read its echo stops being read (at most 64 KiB held for it).
+    ///
+    /// ncat needs --exec /bin/cat (a process per client); nc.openbsd and
+    /// nc.traditional have none.
+    #[arg(long = "echo", hide_short_help = true, verbatim_doc_comment)]
+    pub echo: bool,
+
+    /// Chat server
+    ///
+    /// With -l: every line a client sends goes to every other client as
+    /// "-> line"; the room is printed on stdout and stdin lines go to all.
+    /// Control bytes other than TAB arrive as \ooo; UTF-8 passes. A client
+    /// more than 1 MiB behind is disconnected. Implies -k.
+    ///
+    /// As ncat --chat, with the seed's "-> " format, the room shown on
+    /// stdout and no client able to stall the others.
+    #[arg(long = "chat", hide_short_help = true, verbatim_doc_comment)]
+    pub chat: bool,
+
+    /// Name the sender of each chat line
+    ///
+    /// With --chat: "-> [user1] hi"; a client renames itself with
+    /// "/nick NAME"; joins, leaves and renames are announced to the room.
+    #[arg(long = "chat-names", hide_short_help = true, verbatim_doc_comment)]
+    pub chat_names: bool,
+
+    /// Most clients served at once
+    ///
+    /// With -k, --echo, --chat or --relay/--exec. A client over the limit
+    /// is closed as soon as it is accepted. Default: 10000.
+    ///
+    /// As ncat -m (--max-conns), whose default is 100; nc.openbsd serves
+    /// one client at a time.
+    #[arg(
+        long = "max-conns",
+        value_name = "n",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub max_conns: Option<String>,
+
     /// Print this help (--help for more)
     #[arg(short = 'h', action = ArgAction::Help)]
     pub help_short: Option<bool>,
@@ -423,7 +472,8 @@ pub struct Cli {
 
 /// The end of `-h`: the flags beyond nc's, named so they can be found.
 const AFTER_SHORT_HELP: &str = "\
-More in rnc --help: --relay -e -c --allow --deny --allowfile --denyfile --parallel --json";
+More in rnc --help: --echo --chat --chat-names --max-conns --relay -e -c
+  --allow --deny --allowfile --denyfile --parallel --json";
 
 /// The end of `--help`: what rnc does, a few examples, where the rest is.
 const AFTER_LONG_HELP: &str = "\

@@ -27,6 +27,9 @@ pub struct Config {
     pub so_debug: bool,
     /// `-w`: bound on each connect (and the idle timeout of a connect-mode bridge).
     pub wait: Option<Duration>,
+    /// `--max-conns`: clients served at once by a listener that keeps open; more are
+    /// closed as soon as they are accepted.
+    pub max_conns: usize,
     pub io: IoRules,
     /// `--relay`, `--exec`, `--sh-exec`: what each connection is joined to instead of
     /// stdin/stdout.
@@ -89,6 +92,9 @@ pub fn parse_relay(t: &str) -> Result<Attach> {
     })
 }
 
+/// `--max-conns` when not given: high enough for a real server (ncat's is 100).
+pub const DEFAULT_MAX_CONNS: usize = 10_000;
+
 /// The modes; each has a file in `src/mode/`.
 #[derive(Debug, Clone)]
 pub enum Mode {
@@ -107,6 +113,24 @@ pub enum Mode {
     },
     /// `rnc -z host port...`
     Scan(ScanPlan),
+    /// `rnc -l --echo|--chat [addr] port`: a server for many clients (implies -k).
+    Serve {
+        addr: Option<String>,
+        port: u16,
+        kind: ServeKind,
+    },
+}
+
+/// What a `Mode::Serve` server does with what its clients send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServeKind {
+    /// `--echo`: every client gets back its own bytes (TCP), or datagrams (`-u`).
+    Echo,
+    /// `--chat`: every line goes to every other client as `-> line`.
+    Chat {
+        /// `--chat-names`: `-> [name] line`, announcements and `/nick`.
+        names: bool,
+    },
 }
 
 /// What `-z` checks and how.
@@ -184,6 +208,36 @@ impl Config {
         if cli.parallel.is_some() && !cli.zero_io {
             bail!("--parallel needs -z");
         }
+        if cli.echo && cli.chat {
+            bail!("cannot use --echo and --chat");
+        }
+        for (set, flag) in [(cli.echo, "--echo"), (cli.chat, "--chat")] {
+            if set && !cli.listen {
+                bail!("must use -l with {flag}");
+            }
+        }
+        if cli.chat_names && !cli.chat {
+            bail!("must use --chat with --chat-names");
+        }
+        if cli.udp && cli.chat {
+            bail!("cannot use -u and --chat");
+        }
+        if cli.max_conns.is_some() && !cli.listen {
+            bail!("must use -l with --max-conns");
+        }
+        let max_conns = match cli.max_conns.as_deref() {
+            Some(s) => parse_max_conns(s)?,
+            None => DEFAULT_MAX_CONNS,
+        };
+
+        // --echo and --chat: a server of many clients instead of the stdin bridge.
+        let serve_kind = match (cli.echo, cli.chat) {
+            (true, _) => Some(ServeKind::Echo),
+            (_, true) => Some(ServeKind::Chat {
+                names: cli.chat_names,
+            }),
+            _ => None,
+        };
 
         let mode = if cli.unixsock {
             // -U: the one positional is a socket path (or @name); there is no port.
@@ -195,13 +249,18 @@ impl Config {
                 [] => bail!("missing socket path: -U needs a path"),
                 [_, extra, ..] => bail!("too many arguments: {extra}"),
             };
-            match cli.listen {
-                true => Mode::Listen {
+            match (cli.listen, serve_kind) {
+                (true, Some(kind)) => Mode::Serve {
+                    addr: Some(path),
+                    port: 0,
+                    kind,
+                },
+                (true, None) => Mode::Listen {
                     addr: Some(path),
                     port: 0,
                     keep_open: cli.keep_open,
                 },
-                false => Mode::Connect {
+                (false, _) => Mode::Connect {
                     host: path,
                     port: 0,
                     source: None,
@@ -229,10 +288,13 @@ impl Config {
                 }
                 (a, s) => a.or(s),
             };
-            Mode::Listen {
-                addr,
-                port,
-                keep_open: cli.keep_open,
+            match serve_kind {
+                Some(kind) => Mode::Serve { addr, port, kind },
+                None => Mode::Listen {
+                    addr,
+                    port,
+                    keep_open: cli.keep_open,
+                },
             }
         } else {
             let (host, ports) = match args.as_slice() {
@@ -294,6 +356,9 @@ impl Config {
         if !access.is_open() && !cli.listen {
             bail!("--allow and --deny need -l");
         }
+        if attach.is_some() && (cli.echo || cli.chat) {
+            bail!("cannot use --echo or --chat with --relay, --exec or --sh-exec");
+        }
         let connect_mode = matches!(mode, Mode::Connect { .. });
         Ok(Config {
             mode,
@@ -304,6 +369,7 @@ impl Config {
             verbose: cli.verbose,
             so_debug: cli.debug,
             wait,
+            max_conns,
             io: IoRules {
                 no_stdin: cli.no_stdin,
                 crlf: cli.crlf,
@@ -366,6 +432,14 @@ fn parse_parallel(s: &str) -> Result<usize> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => bail!("parallel count invalid: {s}"),
+    }
+}
+
+/// `--max-conns`: a count of at least one.
+fn parse_max_conns(s: &str) -> Result<usize> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => bail!("max-conns invalid: {s}"),
     }
 }
 
@@ -578,6 +652,111 @@ mod tests {
         );
         assert_eq!(err(&["--json", "h", "1"]), "--json needs -z");
         assert_eq!(err(&["--parallel", "4", "h", "1"]), "--parallel needs -z");
+    }
+
+    #[test]
+    fn serve_forms() {
+        match cfg(&["-l", "--echo", "127.0.0.1", "7"]).unwrap().mode {
+            Mode::Serve { addr, port, kind } => {
+                assert_eq!(addr.as_deref(), Some("127.0.0.1"));
+                assert_eq!(port, 7);
+                assert_eq!(kind, ServeKind::Echo);
+            }
+            m => panic!("{m:?}"),
+        }
+        let c = cfg(&["-l", "--chat", "--chat-names", "-p", "9000"]).unwrap();
+        assert!(matches!(
+            c.mode,
+            Mode::Serve {
+                port: 9000,
+                kind: ServeKind::Chat { names: true },
+                ..
+            }
+        ));
+        // -k is implied and allowed; UDP echo is a serve mode too.
+        let c = cfg(&["-l", "-k", "--chat", "0"]).unwrap();
+        assert!(matches!(
+            c.mode,
+            Mode::Serve {
+                kind: ServeKind::Chat { names: false },
+                ..
+            }
+        ));
+        let c = cfg(&["-u", "-l", "--echo", "0"]).unwrap();
+        assert!(c.udp && matches!(c.mode, Mode::Serve { .. }));
+    }
+
+    #[test]
+    fn max_conns_default_and_value() {
+        assert_eq!(cfg(&["-l", "--chat", "0"]).unwrap().max_conns, 10_000);
+        assert_eq!(
+            cfg(&["-l", "--echo", "--max-conns", "3", "0"])
+                .unwrap()
+                .max_conns,
+            3
+        );
+        assert_eq!(
+            cfg(&["-l", "-k", "--max-conns", "5", "0"])
+                .unwrap()
+                .max_conns,
+            5
+        );
+    }
+
+    #[test]
+    fn echo_and_chat_exclude_each_other() {
+        assert_eq!(
+            err(&["-l", "--echo", "--chat", "0"]),
+            "cannot use --echo and --chat"
+        );
+    }
+
+    #[test]
+    fn echo_and_chat_need_listen() {
+        assert_eq!(err(&["--echo", "h", "1"]), "must use -l with --echo");
+        assert_eq!(err(&["--chat", "h", "1"]), "must use -l with --chat");
+    }
+
+    #[test]
+    fn echo_and_chat_refuse_zero_io() {
+        assert_eq!(err(&["-l", "-z", "--echo", "0"]), "cannot use -z and -l");
+        assert_eq!(err(&["-z", "--chat", "h", "1"]), "must use -l with --chat");
+    }
+
+    #[test]
+    fn chat_names_needs_chat() {
+        assert_eq!(
+            err(&["-l", "--chat-names", "0"]),
+            "must use --chat with --chat-names"
+        );
+        assert_eq!(
+            err(&["-l", "--echo", "--chat-names", "0"]),
+            "must use --chat with --chat-names"
+        );
+    }
+
+    #[test]
+    fn chat_is_tcp_only() {
+        assert_eq!(
+            err(&["-u", "-l", "--chat", "0"]),
+            "cannot use -u and --chat"
+        );
+    }
+
+    #[test]
+    fn max_conns_needs_listen_and_a_count() {
+        assert_eq!(
+            err(&["--max-conns", "5", "h", "1"]),
+            "must use -l with --max-conns"
+        );
+        assert_eq!(
+            err(&["-l", "--echo", "--max-conns", "0", "1"]),
+            "max-conns invalid: 0"
+        );
+        assert_eq!(
+            err(&["-l", "--echo", "--max-conns", "many", "1"]),
+            "max-conns invalid: many"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 
 pub enum Conn {
@@ -19,6 +19,16 @@ impl Conn {
             Conn::Unix(s) => s.as_raw_fd(),
             Conn::Udp(s) => s.as_raw_fd(),
             Conn::UnixDgram(s) => s.as_raw_fd(),
+        }
+    }
+
+    /// The descriptor alone, for code that needs no more than that (the hub).
+    pub fn into_fd(self) -> OwnedFd {
+        match self {
+            Conn::Tcp(s) => s.into(),
+            Conn::Unix(s) => s.into(),
+            Conn::Udp(s) => s.into(),
+            Conn::UnixDgram(s) => s.into(),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The listening sockets of every server mode, and accepting from them.
 //!
-//! Out of descriptors (EMFILE/ENFILE), accept would fail on every wakeup and spin the
-//! loop; instead accepting pauses until a client leaves or a short delay passes.
+//! Out of descriptors (EMFILE/ENFILE) or socket memory, accept would fail on every
+//! wakeup and spin the loop; instead accepting pauses until a client leaves or a short
+//! delay passes.
 
 use std::io;
 use std::net::TcpListener;
@@ -117,7 +118,16 @@ impl Listeners {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     // The client gave up before we took it: not our problem.
                     Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    // Linux reports a pending error of the new connection from accept:
+                    // that client is lost, the next one may be fine.
+                    Err(e) if is_client_error(&e) => {}
+                    // Out of descriptors or socket memory: rest, then try again.
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                        ) =>
+                    {
                         self.paused_until = Some(now + EMFILE_PAUSE);
                         return Ok(out);
                     }
@@ -126,6 +136,12 @@ impl Listeners {
             }
         }
         Ok(out)
+    }
+
+    /// True when a listener may still hold connections that `accept` left for later
+    /// (it stopped at `max`): the caller should look again without waiting for an event.
+    pub fn pending(&self) -> bool {
+        self.paused_until.is_none() && self.socks.iter().any(|(_, ep)| ep.readable)
     }
 
     /// A descriptor came free: accepting may resume at once.
@@ -159,4 +175,52 @@ pub fn permitted(access: &Access, peer: &Peer, verbose: u8, numeric: bool) -> bo
         eprintln!("rnc: refused {} (not allowed)", peer.describe(numeric));
     }
     ok
+}
+
+/// Errors accept(2) returns for one connection that failed before it was taken
+/// (accept(2), "Error handling"), and EPERM from a firewall rule.
+fn is_client_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ENETDOWN
+                | libc::EPROTO
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+                | libc::EPERM
+        )
+    )
+}
+
+/// `--max-conns`: with `serving` clients already, keep the accepted connections that fit
+/// under `max` in `got` and return the others, which the caller closes at once.
+pub fn admit<T>(got: &mut Vec<T>, serving: usize, max: usize) -> Vec<T> {
+    let room = max.saturating_sub(serving);
+    if got.len() > room {
+        got.split_off(room)
+    } else {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admit_keeps_what_fits_under_max_conns() {
+        let mut got = vec![1, 2, 3];
+        assert_eq!(admit(&mut got, 8, 10), [3]);
+        assert_eq!(got, [1, 2]);
+        let mut got = vec![1, 2, 3];
+        assert_eq!(admit(&mut got, 12, 10), [1, 2, 3]);
+        assert!(got.is_empty());
+        let mut got = vec![1, 2, 3];
+        assert!(admit(&mut got, 0, 10).is_empty());
+        assert_eq!(got.len(), 3);
+    }
 }

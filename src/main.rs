@@ -14,16 +14,20 @@
 //! - `conn`: the socket at the far end (TCP, UDP, Unix stream or datagram).
 //! - `unix`: Unix-domain paths, abstract names, stale socket files.
 //! - `listener`: listening sockets and accept with EMFILE back-off.
+//! - `hub`: `--echo` and `--chat` servers: many clients, a bounded queue each.
+//! - `chat`: the chat line format: framing, escaping, `/nick` names.
 //! - `mode/`: one file per mode.
 
 mod access;
 mod bridge;
 mod buf;
+mod chat;
 mod cli;
 mod config;
 mod conn;
 mod endpoint;
 mod event_loop;
+mod hub;
 mod listener;
 mod mode;
 mod net;

@@ -38,6 +38,15 @@ fn bad_ports_and_flags_name_the_value() {
         "no-such-host.invalid",
     );
     one_error_line(&["127.0.0.1"], "port");
+    one_error_line(
+        &["-l", "--echo", "--chat", "0"],
+        "cannot use --echo and --chat",
+    );
+    one_error_line(&["--chat", "127.0.0.1", "1"], "must use -l with --chat");
+    one_error_line(
+        &["-l", "--chat", "--max-conns", "0", "1"],
+        "max-conns invalid: 0",
+    );
 }
 
 #[test]

@@ -132,3 +132,15 @@ fn random_64_mib_through_listen_from_connect_arrives_intact() {
     assert_eq!(cli.code(SECS5), 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn keep_open_max_conns_closes_extra_clients() {
+    let (mut r, port) = listener(&["-k", "--max-conns", "1"]);
+    let mut a = connect(port);
+    r.wait_err("Connection received on", SECS5);
+    let mut b = connect(port);
+    r.wait_err("--max-conns 1 reached: closed 127.0.0.1", SECS5);
+    assert!(sees_eof(&mut b, SECS5));
+    a.write_all(b"a stays\n").unwrap();
+    assert_eq!(r.read_out(8, SECS5), b"a stays\n");
+}

@@ -224,3 +224,35 @@ fn connect_mode_relay_joins_two_servers() {
     assert_eq!(r.code(SECS5), 0);
     let _ = TcpStream::connect(("127.0.0.1", pa));
 }
+
+#[test]
+fn max_conns_bounds_concurrent_children() {
+    let (mut r, port) = server(&["--max-conns", "2", "-e", "/bin/cat"]);
+    let mut a = connect(port);
+    let mut b = connect(port);
+    a.write_all(b"a").unwrap();
+    b.write_all(b"b").unwrap();
+    assert_eq!(read_n(&mut a, 1), b"a");
+    assert_eq!(read_n(&mut b, 1), b"b");
+    // A third client while two children run: closed at once.
+    let mut c = connect(port);
+    let mut buf = Vec::new();
+    let _ = c.read_to_end(&mut buf);
+    assert!(buf.is_empty());
+    r.wait_err("--max-conns 2 reached", SECS5);
+    // One leaves: a new client is served again.
+    drop(a);
+    let end = Instant::now() + SECS5;
+    loop {
+        let mut d = connect(port);
+        d.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let _ = d.write_all(b"d");
+        let mut one = [0u8; 1];
+        if d.read_exact(&mut one).is_ok() {
+            assert_eq!(&one, b"d");
+            break;
+        }
+        assert!(Instant::now() < end, "not served after a child left");
+    }
+}

@@ -4,9 +4,11 @@
 mod util;
 
 mod access;
+mod chat;
 mod cli;
 mod connect;
 mod docs;
+mod echo;
 mod faults;
 mod listen;
 mod relay;

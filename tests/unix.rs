@@ -138,3 +138,30 @@ fn keep_open_over_unix() {
     drop(srv);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn echo_and_chat_over_unix() {
+    use std::io::Read;
+    let dir = tmp_dir("hub");
+    let echo_path = dir.join("echo");
+    let mut echo = rnc(["-v", "-l", "--echo", "-U", echo_path.to_str().unwrap()]).spawn();
+    echo.wait_err("Listening on", SECS5);
+    let mut c = unix_connect(&echo_path);
+    c.write_all(b"ping over unix\n").unwrap();
+    let mut got = [0u8; 15];
+    c.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ping over unix\n");
+
+    let chat_path = dir.join("chat");
+    let mut chat = rnc(["-v", "-l", "--chat", "-U", chat_path.to_str().unwrap()]).spawn();
+    chat.wait_err("Listening on", SECS5);
+    let mut a = unix_connect(&chat_path);
+    let mut b = unix_connect(&chat_path);
+    chat.wait_err_count("Connection received", 2, SECS5);
+    a.write_all(b"hola\n").unwrap();
+    let mut line = [0u8; 8];
+    b.read_exact(&mut line).unwrap();
+    assert_eq!(&line, b"-> hola\n");
+    drop((echo, chat));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

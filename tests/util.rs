@@ -36,6 +36,8 @@ pub struct Spawn {
     args: Vec<String>,
     stdin: Stdio,
     stdout: Option<Stdio>,
+    /// RLIMIT_NOFILE (soft and hard) for the child.
+    nofile: Option<u64>,
 }
 
 pub fn rnc<I, S>(args: I) -> Spawn
@@ -48,6 +50,7 @@ where
         args: args.into_iter().map(|s| s.as_ref().to_string()).collect(),
         stdin: Stdio::piped(),
         stdout: None,
+        nofile: None,
     }
 }
 
@@ -62,7 +65,14 @@ impl Spawn {
         self
     }
 
+    /// Start rnc with at most `n` descriptors (its hard limit too, so it cannot raise it).
+    pub fn nofile(mut self, n: u64) -> Spawn {
+        self.nofile = Some(n);
+        self
+    }
+
     pub fn spawn(self) -> Rnc {
+        use std::os::unix::process::CommandExt;
         let piped_out = self.stdout.is_none();
         let mut cmd = match self.prefix.split_first() {
             Some((first, rest)) => {
@@ -72,13 +82,26 @@ impl Spawn {
             }
             None => Command::new(bin()),
         };
-        let mut child = cmd
-            .args(&self.args)
+        cmd.args(&self.args)
             .stdin(self.stdin)
             .stdout(self.stdout.unwrap_or_else(Stdio::piped))
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn rnc");
+            .stderr(Stdio::piped());
+        if let Some(n) = self.nofile {
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let rl = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd.spawn().expect("spawn rnc");
         let (etx, erx) = mpsc::channel();
         let err = child.stderr.take().unwrap();
         thread::spawn(move || {
@@ -142,6 +165,43 @@ impl Rnc {
                 ),
             }
         }
+    }
+
+    /// Wait until `n` stderr lines in all contain `needle`.
+    pub fn wait_err_count(&mut self, needle: &str, n: usize, within: Duration) {
+        let end = Instant::now() + within;
+        while self.err_lines.iter().filter(|l| l.contains(needle)).count() < n {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => self.err_lines.push(line),
+                Err(e) => panic!(
+                    "fewer than {n} stderr lines with {needle:?} ({e:?}); got {:?}",
+                    self.err_lines
+                ),
+            }
+        }
+    }
+
+    /// Resident memory now, in KiB (VmRSS).
+    pub fn rss_kb(&self) -> u64 {
+        proc_status_kb(self.child.id(), "VmRSS:")
+    }
+
+    /// Peak resident memory so far, in KiB (VmHWM).
+    pub fn peak_rss_kb(&self) -> u64 {
+        proc_status_kb(self.child.id(), "VmHWM:")
+    }
+
+    /// CPU time used so far (user + system).
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the command name, which is in parentheses: utime is the 12th.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf only reads a constant.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Duration::from_millis(ticks * 1000 / hz)
     }
 
     /// The port from nc's `Listening on ADDR PORT` (first listener).
@@ -464,4 +524,10 @@ fn run_quiet(prog: &str, args: &[&str]) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+fn proc_status_kb(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }

@@ -49,6 +49,8 @@ pub struct KeepOpen {
     io: IoRules,
     verbose: u8,
     numeric: bool,
+    /// `--max-conns`: more clients than this are closed at once.
+    max_conns: usize,
 }
 
 impl KeepOpen {
@@ -64,6 +66,7 @@ impl KeepOpen {
             io: cfg.io.clone(),
             verbose: cfg.verbose,
             numeric: cfg.numeric,
+            max_conns: cfg.max_conns,
         })
     }
 
@@ -187,7 +190,17 @@ impl Session for KeepOpen {
     }
 
     fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow> {
-        for (sock, peer) in self.listeners.accept(now, 256)? {
+        let mut got = self.listeners.accept(now, 256)?;
+        for (_, peer) in crate::listener::admit(&mut got, self.clients.len(), self.max_conns) {
+            if self.verbose > 0 {
+                eprintln!(
+                    "rnc: --max-conns {} reached: closed {}",
+                    self.max_conns,
+                    peer.describe(self.numeric)
+                );
+            }
+        }
+        for (sock, peer) in got {
             self.add(sock, peer)?;
         }
         loop {

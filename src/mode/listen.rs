@@ -14,7 +14,7 @@ use crate::conn::Peer;
 use crate::event_loop::{self, Flow, Session};
 use crate::listener::{Listener, Listeners};
 use crate::net::{self, SockOpts};
-use crate::unix::{self, UnixAddr};
+use crate::unix::{self, SocketFile, UnixAddr};
 
 /// Listener tokens; clients of `-k` start above them.
 pub const FIRST_LISTENER: usize = 16;
@@ -23,6 +23,33 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
     if cfg.udp {
         return super::datagram::run(cfg, addr, port, keep_open);
     }
+    let (listeners, _socket_file) = bind(cfg, addr, port)?;
+    if let Some(attach) = &cfg.attach {
+        return super::relay::serve(cfg, attach, listeners, keep_open);
+    }
+    if keep_open {
+        let mut s = super::keep_open::KeepOpen::new(listeners, cfg)?;
+        event_loop::run(&mut s)
+    } else {
+        let mut s = ListenOnce {
+            listeners: Some(listeners),
+            bridge: None,
+            io: cfg.io.clone(),
+            verbose: cfg.verbose,
+            numeric: cfg.numeric,
+        };
+        event_loop::run(&mut s)
+    }
+}
+
+/// Bind the listening sockets of `-l [addr] port` or `-l -U path`, print nc's lines,
+/// and return them with the access rules in force. Keep the `SocketFile` until rnc
+/// exits: its drop removes the socket file rnc made.
+pub fn bind(
+    cfg: &Config,
+    addr: Option<&str>,
+    port: u16,
+) -> Result<(Listeners, Option<SocketFile>)> {
     // Signals are caught before binding: one arriving later ends rnc through the
     // loop, which removes a socket file and restores stdio flags on the way out.
     event_loop::catch_signals()?;
@@ -30,12 +57,11 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
         so_debug: cfg.so_debug,
         reuse_port: false,
     };
-    // Kept until rnc exits: its drop removes the socket file rnc made.
-    let mut _socket_file = None;
+    let mut socket_file = None;
     let socks = if cfg.unix {
         let path = UnixAddr::parse(addr.unwrap_or_default())?;
         let (l, file) = unix::listen_stream(&path)?;
-        _socket_file = file;
+        socket_file = file;
         if cfg.verbose > 0 {
             eprintln!("Bound on {path}");
             eprintln!("Listening on {path}");
@@ -60,22 +86,7 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
         cfg.verbose,
         cfg.numeric,
     );
-    if let Some(attach) = &cfg.attach {
-        return super::relay::serve(cfg, attach, listeners, keep_open);
-    }
-    if keep_open {
-        let mut s = super::keep_open::KeepOpen::new(listeners, cfg)?;
-        event_loop::run(&mut s)
-    } else {
-        let mut s = ListenOnce {
-            listeners: Some(listeners),
-            bridge: None,
-            io: cfg.io.clone(),
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
-        };
-        event_loop::run(&mut s)
-    }
+    Ok((listeners, socket_file))
 }
 
 /// Print nc's `Connection received on HOST PORT`.

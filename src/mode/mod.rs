@@ -6,13 +6,26 @@ mod keep_open;
 mod listen;
 mod relay;
 mod scan;
+mod serve;
+mod udp_echo;
 
 use anyhow::Result;
 
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, ServeKind};
 
 /// Run the mode the command line chose; returns the exit code.
 pub fn run(cfg: &Config) -> Result<i32> {
+    // UDP echo is its own small mode.
+    if let Mode::Serve {
+        addr,
+        port,
+        kind: ServeKind::Echo,
+    } = &cfg.mode
+    {
+        if cfg.udp && !cfg.unix {
+            return udp_echo::run(cfg, addr.as_deref(), *port);
+        }
+    }
     match &cfg.mode {
         Mode::Connect {
             host,
@@ -26,5 +39,6 @@ pub fn run(cfg: &Config) -> Result<i32> {
             keep_open,
         } => listen::run(cfg, addr.as_deref(), *port, *keep_open),
         Mode::Scan(plan) => scan::run(cfg, plan),
+        Mode::Serve { addr, port, kind } => serve::run(cfg, addr.as_deref(), *port, *kind),
     }
 }

@@ -22,7 +22,7 @@ use crate::config::{Attach, Config};
 use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{self, Flow, Session};
-use crate::listener::{permitted, Listeners};
+use crate::listener::{admit, permitted, Listeners};
 use crate::net::{self, os_message};
 use crate::pump::{Framing, Pump, PumpError, Shaping};
 use crate::stdio::FdKind;
@@ -32,8 +32,6 @@ use crate::unix::{self, UnixAddr};
 const FIRST_LINK: usize = 64;
 /// A far connect without -w gives up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Concurrent links (and so children) when --max-conns is not given.
-pub const DEFAULT_MAX_LINKS: usize = 10_000;
 
 const CLIENT: usize = 0;
 const FAR_R: usize = 1;
@@ -441,7 +439,7 @@ impl Relay {
             next_id: 0,
             orphans: Vec::new(),
             target: Target::resolve(cfg, attach)?,
-            max_links: DEFAULT_MAX_LINKS,
+            max_links: cfg.max_conns,
             access: cfg.access.clone(),
             wait: cfg.wait,
             verbose: cfg.verbose,
@@ -579,8 +577,17 @@ impl Session for Relay {
 
     fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow> {
         if let Some(l) = &mut self.listeners {
-            let room = self.max_links.saturating_sub(self.links.len());
-            let got = l.accept(now, room)?;
+            let mut got = l.accept(now, 256)?;
+            for (_, peer) in admit(&mut got, self.links.len(), self.max_links) {
+                // Over --max-conns: closed as soon as accepted (dropped here).
+                if self.verbose > 0 {
+                    eprintln!(
+                        "rnc: --max-conns {} reached: closed {}",
+                        self.max_links,
+                        peer.describe(self.numeric)
+                    );
+                }
+            }
             for (client, peer) in got {
                 super::listen::report_client(&peer, self.verbose, self.numeric);
                 self.add(client, peer);
