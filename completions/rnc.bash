@@ -23,7 +23,7 @@ _rnc() {
 
     case "${cmd}" in
         rnc)
-            opts="-4 -6 -C -d -D -i -k -l -N -n -p -q -s -u -U -v -w -z -e -c -r -h --ipv4 --ipv6 --crlf --no-stdin --debug --interval --keep-open --listen --send-eof --nodns --source-port --quit-after-eof --source --udp --unixsock --verbose --wait --zero-io --relay --exec --sh-exec --allow --allowfile --deny --denyfile --randomize --parallel --json --echo --chat --chat-names --max-conns --help --version"
+            opts="-4 -6 -C -d -D -i -k -l -N -n -p -q -s -u -U -v -w -z -e -c -r -h --ipv4 --ipv6 --crlf --no-stdin --debug --interval --keep-open --listen --send-eof --nodns --source-port --quit-after-eof --source --udp --unixsock --verbose --wait --zero-io --relay --exec --sh-exec --allow --allowfile --deny --denyfile --randomize --parallel --json --echo --chat --broker --chat-names --max-conns --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

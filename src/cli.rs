@@ -421,6 +421,17 @@ pub struct Cli {
     #[arg(long = "chat", hide_short_help = true, verbatim_doc_comment)]
     pub chat: bool,
 
+    /// Broker: relay raw bytes between clients
+    ///
+    /// With -l: every byte a client sends goes to every other client as it
+    /// came (no lines, no prefix, no escaping); stdin goes to all clients
+    /// and the traffic is shown on stdout. A client more than 1 MiB behind
+    /// is disconnected. Implies -k.
+    ///
+    /// As ncat --broker (which does not show the traffic on stdout).
+    #[arg(long = "broker", hide_short_help = true, verbatim_doc_comment)]
+    pub broker: bool,
+
     /// Name the sender of each chat line
     ///
     /// With --chat: "-> [user1] hi"; a client renames itself with
@@ -472,7 +483,7 @@ pub struct Cli {
 
 /// The end of `-h`: the flags beyond nc's, named so they can be found.
 const AFTER_SHORT_HELP: &str = "\
-More in rnc --help: --echo --chat --chat-names --max-conns --relay -e -c
+More in rnc --help: --echo --chat --chat-names --broker --max-conns --relay -e -c
   --allow --deny --allowfile --denyfile --parallel --json";
 
 /// The end of `--help`: what rnc does, a few examples, where the rest is.

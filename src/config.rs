@@ -131,6 +131,8 @@ pub enum ServeKind {
         /// `--chat-names`: `-> [name] line`, announcements and `/nick`.
         names: bool,
     },
+    /// `--broker`: every byte from a client goes to every other client, raw.
+    Broker,
 }
 
 /// What `-z` checks and how.
@@ -208,10 +210,19 @@ impl Config {
         if cli.parallel.is_some() && !cli.zero_io {
             bail!("--parallel needs -z");
         }
-        if cli.echo && cli.chat {
-            bail!("cannot use --echo and --chat");
+        if [cli.echo, cli.chat, cli.broker]
+            .iter()
+            .filter(|&&b| b)
+            .count()
+            > 1
+        {
+            bail!("use one of --echo, --chat and --broker");
         }
-        for (set, flag) in [(cli.echo, "--echo"), (cli.chat, "--chat")] {
+        for (set, flag) in [
+            (cli.echo, "--echo"),
+            (cli.chat, "--chat"),
+            (cli.broker, "--broker"),
+        ] {
             if set && !cli.listen {
                 bail!("must use -l with {flag}");
             }
@@ -219,8 +230,8 @@ impl Config {
         if cli.chat_names && !cli.chat {
             bail!("must use --chat with --chat-names");
         }
-        if cli.udp && cli.chat {
-            bail!("cannot use -u and --chat");
+        if cli.udp && (cli.chat || cli.broker) {
+            bail!("cannot use -u with --chat or --broker");
         }
         if cli.max_conns.is_some() && !cli.listen {
             bail!("must use -l with --max-conns");
@@ -231,11 +242,12 @@ impl Config {
         };
 
         // --echo and --chat: a server of many clients instead of the stdin bridge.
-        let serve_kind = match (cli.echo, cli.chat) {
-            (true, _) => Some(ServeKind::Echo),
-            (_, true) => Some(ServeKind::Chat {
+        let serve_kind = match (cli.echo, cli.chat, cli.broker) {
+            (true, _, _) => Some(ServeKind::Echo),
+            (_, true, _) => Some(ServeKind::Chat {
                 names: cli.chat_names,
             }),
+            (_, _, true) => Some(ServeKind::Broker),
             _ => None,
         };
 
@@ -356,8 +368,8 @@ impl Config {
         if !access.is_open() && !cli.listen {
             bail!("--allow and --deny need -l");
         }
-        if attach.is_some() && (cli.echo || cli.chat) {
-            bail!("cannot use --echo or --chat with --relay, --exec or --sh-exec");
+        if attach.is_some() && serve_kind.is_some() {
+            bail!("cannot use --echo, --chat or --broker with --relay, --exec or --sh-exec");
         }
         let connect_mode = matches!(mode, Mode::Connect { .. });
         Ok(Config {
@@ -707,7 +719,7 @@ mod tests {
     fn echo_and_chat_exclude_each_other() {
         assert_eq!(
             err(&["-l", "--echo", "--chat", "0"]),
-            "cannot use --echo and --chat"
+            "use one of --echo, --chat and --broker"
         );
     }
 
@@ -739,7 +751,7 @@ mod tests {
     fn chat_is_tcp_only() {
         assert_eq!(
             err(&["-u", "-l", "--chat", "0"]),
-            "cannot use -u and --chat"
+            "cannot use -u with --chat or --broker"
         );
     }
 

@@ -73,7 +73,11 @@ pub trait Doors {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HubKind {
     Echo,
-    Chat { names: bool },
+    Chat {
+        names: bool,
+    },
+    /// `--broker`: raw bytes from each client to all others, no framing, no prefix.
+    Broker,
 }
 
 /// Settings of a hub beyond its kind.
@@ -199,6 +203,8 @@ impl Msg {
 /// Chat state: the messages of this step, names, and the server's own stdin and stdout.
 struct Room {
     names: bool,
+    /// `--broker`: each read goes out as it came (no lines, no prefix, no escaping).
+    raw: bool,
     taken: HashSet<String>,
     next_user: u64,
     batch: Vec<u8>,
@@ -218,11 +224,12 @@ struct Room {
 const SERVER_NAME: &str = "server";
 
 impl Room {
-    fn new(names: bool, no_stdin: bool) -> Room {
+    fn new(names: bool, raw: bool, no_stdin: bool) -> Room {
         let mut taken = HashSet::new();
         taken.insert(SERVER_NAME.to_string());
         Room {
             names,
+            raw,
             taken,
             next_user: 1,
             batch: Vec::new(),
@@ -239,7 +246,10 @@ impl Room {
 
     fn line(&mut self, to: To, stdout: bool, name: Option<&str>, line: &[u8]) {
         let start = self.batch.len();
-        chat::relay_line(&mut self.batch, name, line);
+        match self.raw {
+            true => self.batch.extend_from_slice(line),
+            false => chat::relay_line(&mut self.batch, name, line),
+        }
         let end = self.batch.len();
         self.msgs.push(Msg {
             to,
@@ -287,6 +297,17 @@ impl Room {
             );
             c.name = Some(name);
         }
+    }
+
+    /// Bytes as read: framed into lines for the chat, passed on whole for the broker.
+    fn heard(&mut self, t: Token, c: &mut Client, bytes: &[u8]) {
+        if self.raw {
+            self.line(To::Room { except: Some(t) }, true, None, bytes);
+            return;
+        }
+        let mut framer = std::mem::take(&mut c.framer);
+        framer.feed(bytes, |l| self.said(t, c, l));
+        c.framer = framer;
     }
 
     /// The client has left the room: its last unterminated line goes out, then the news.
@@ -337,6 +358,10 @@ impl Room {
                 let mut f = std::mem::take(&mut self.stdin_framer);
                 f.finish(|l| self.line(to, false, name, l));
                 Ok(false)
+            }
+            Ok(n) if self.raw => {
+                self.line(to, false, None, &scratch[..n]);
+                Ok(true)
             }
             Ok(n) => {
                 let mut f = std::mem::take(&mut self.stdin_framer);
@@ -411,7 +436,8 @@ pub struct Hub<D: Doors> {
 impl<D: Doors> Hub<D> {
     pub fn new(doors: D, kind: HubKind, opts: HubOpts) -> Hub<D> {
         let room = match kind {
-            HubKind::Chat { names } => Some(Room::new(names, opts.no_stdin)),
+            HubKind::Chat { names } => Some(Room::new(names, false, opts.no_stdin)),
+            HubKind::Broker => Some(Room::new(false, true, opts.no_stdin)),
             HubKind::Echo => None,
         };
         Hub {
@@ -650,11 +676,7 @@ fn chat_turn(t: Token, c: &mut Client, room: &mut Room, scratch: &mut [u8]) -> T
                 c.eof = true;
                 room.leave(t, c);
             }
-            Ok(n) => {
-                let mut framer = std::mem::take(&mut c.framer);
-                framer.feed(&scratch[..n], |l| room.said(t, c, l));
-                c.framer = framer;
-            }
+            Ok(n) => room.heard(t, c, &scratch[..n]),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.ep.blocked_read(),
             Err(e) => return Turn::Gone(Leave::Error(e)),
         }

@@ -240,3 +240,31 @@ fn max_conns_closes_extra_chat_clients() {
     c[0].write_all(b"two is company\n").unwrap();
     expect(&mut c[1], b"-> two is company\n");
 }
+
+#[test]
+fn broker_relays_raw_bytes_to_the_others() {
+    let mut r = rnc(["-v", "-n", "-l", "--broker", "127.0.0.1", "0"]).spawn();
+    let port = r.listen_port();
+    let mut c: Vec<TcpStream> = (0..3).map(|_| connect(port)).collect();
+    r.wait_err_count("Connection received on", 3, SECS5);
+    // No lines, no prefix, no escaping: bytes as they came.
+    let raw = b"\x00\x1b[31mraw\xff no newline";
+    c[0].write_all(raw).unwrap();
+    assert_eq!(read_n(&mut c[1], raw.len()), raw);
+    assert_eq!(read_n(&mut c[2], raw.len()), raw);
+    c[2].write_all(b"back").unwrap();
+    assert_eq!(
+        read_n(&mut c[0], 4),
+        b"back",
+        "the sender got no copy of its own"
+    );
+    assert_eq!(read_n(&mut c[1], 4), b"back");
+    // stdin goes to everyone; the traffic shows on stdout.
+    r.send(b"from the server");
+    for s in &mut c {
+        assert_eq!(read_n(s, 15), b"from the server");
+    }
+    let mut shown = raw.to_vec();
+    shown.extend_from_slice(b"back");
+    assert_eq!(r.read_out(shown.len(), SECS5), shown);
+}

@@ -24,6 +24,7 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, kind: ServeKind) -> Resu
     let kind = match kind {
         ServeKind::Echo => HubKind::Echo,
         ServeKind::Chat { names } => HubKind::Chat { names },
+        ServeKind::Broker => HubKind::Broker,
     };
     let opts = HubOpts {
         max_conns: cfg.max_conns,
