@@ -40,7 +40,7 @@ fn bad_ports_and_flags_name_the_value() {
     one_error_line(&["127.0.0.1"], "port");
     one_error_line(
         &["-l", "--echo", "--chat", "0"],
-        "cannot use --echo and --chat",
+        "use one of --echo, --chat and --broker",
     );
     one_error_line(&["--chat", "127.0.0.1", "1"], "must use -l with --chat");
     one_error_line(
