@@ -333,4 +333,88 @@ mod tests {
         assert_eq!(command("/nick José".as_bytes()), Command::Nick("José"));
         assert!(valid_name(&"x".repeat(33)).is_err());
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// A pseudo-random byte stream with LFs and CRs one byte in `2^sparse`.
+        fn stream(seed: u64, len: usize, sparse: u32) -> Vec<u8> {
+            let mut x = seed | 1;
+            let mask = (1u64 << sparse) - 1;
+            (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    match x & mask {
+                        0 => b'\n',
+                        1 => b'\r',
+                        _ => (x >> 32) as u8,
+                    }
+                })
+                .collect()
+        }
+
+        /// Every line of a stream, fed in one piece.
+        fn lines_of(data: &[u8]) -> Vec<Vec<u8>> {
+            let mut f = Framer::default();
+            let mut out = Vec::new();
+            f.feed(data, |l| out.push(l.to_vec()));
+            f.finish(|l| out.push(l.to_vec()));
+            out
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn chunking_does_not_change_the_lines(
+                seed in any::<u64>(),
+                len in 0usize..200_000,
+                // One byte in 2^k is a LF: short lines to lines far past PIECE.
+                sparse in 1u32..18,
+                cuts in proptest::collection::vec(1usize..70_000, 1..20),
+            ) {
+                let data = stream(seed, len, sparse);
+                let want = lines_of(&data);
+                let mut f = Framer::default();
+                let mut got = Vec::new();
+                let (mut at, mut i) = (0, 0);
+                while at < data.len() {
+                    let n = cuts[i % cuts.len()].min(data.len() - at);
+                    f.feed(&data[at..at + n], |l| got.push(l.to_vec()));
+                    prop_assert!(f.held() <= PIECE + 1, "holds {} bytes", f.held());
+                    at += n;
+                    i += 1;
+                }
+                f.finish(|l| got.push(l.to_vec()));
+                prop_assert_eq!(&got, &want);
+                for l in &got {
+                    prop_assert!(l.len() <= PIECE);
+                    prop_assert!(!l.contains(&b'\n'));
+                }
+            }
+
+            #[test]
+            fn escaped_lines_carry_no_terminal_controls(seed in any::<u64>(), len in 0usize..2000) {
+                let line = stream(seed, len, 8);
+                let mut out = Vec::new();
+                relay_line(&mut out, None, &line);
+                prop_assert!(out.starts_with(b"-> ") && out.ends_with(b"\n"));
+                let body = &out[3..out.len() - 1];
+                prop_assert!(std::str::from_utf8(body).is_ok(), "escaped text is UTF-8");
+                for c in std::str::from_utf8(body).unwrap().chars() {
+                    prop_assert!(c == '\t' || !c.is_control(), "{:?} passed", c);
+                }
+            }
+
+            #[test]
+            fn valid_utf8_text_passes_unchanged(s in "[a-zA-Z0-9 ñéü€漢字\t.,!?]{0,200}") {
+                let mut out = Vec::new();
+                escape_into(&mut out, s.as_bytes());
+                prop_assert_eq!(out, s.as_bytes().to_vec());
+            }
+        }
+    }
 }
