@@ -73,13 +73,7 @@ fn denied_datagrams_are_dropped() {
         "127.0.0.1",
     ])
     .spawn();
-    let port: u16 = r
-        .wait_err("Bound on", SECS5)
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let port = r.bound_port();
     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     a.send_to(b"denied", ("127.0.0.1", port)).unwrap();
     r.wait_err("not allowed", SECS5);

@@ -20,15 +20,23 @@ fn closed_port() -> (Socket, u16) {
 }
 
 /// `n` consecutive ports on 127.0.0.1, each held by a bound socket (none listening).
+/// They are picked below the ephemeral range, where the clients of other tests leave
+/// runs of ports in TIME_WAIT; SO_REUSEADDR lets a bind share a port with those.
 fn consecutive_ports(n: u16) -> (Vec<Socket>, u16) {
+    let mut x = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u64;
     'retry: for _ in 0..500 {
-        let (first, p) = closed_port();
-        if u32::from(p) + u32::from(n) > 65535 {
-            continue;
-        }
-        let mut held = vec![first];
-        for q in p + 1..p + n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let p = 20_000 + (x % 10_000) as u16;
+        let mut held = Vec::new();
+        for q in p..p + n {
             let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            s.set_reuse_address(true).unwrap();
             let addr: SocketAddr = ([127, 0, 0, 1], q).into();
             if s.bind(&addr.into()).is_err() {
                 continue 'retry;

@@ -28,8 +28,7 @@ fn udp_server(keep: bool) -> (Rnc, u16) {
     }
     args.extend(["127.0.0.1", "0"]);
     let mut r = rnc(args).spawn();
-    let line = r.wait_err("Bound on", SECS5);
-    let port = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let port = r.bound_port();
     (r, port)
 }
 
@@ -172,13 +171,7 @@ fn ipv6_udp_on_loopback() {
 #[test]
 fn exec_runs_one_child_per_peer() {
     let mut r = rnc(["-v", "-n", "-u", "-l", "127.0.0.1", "0", "-e", "/bin/cat"]).spawn();
-    let port: u16 = r
-        .wait_err("Bound on", SECS5)
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let port = r.bound_port();
     let (a, _) = udp_peer();
     let (b, _) = udp_peer();
     for round in 0..3 {
@@ -211,13 +204,7 @@ fn exec_child_environment_over_udp() {
         "read x; echo $x $RNC_PROTO $RNC_REMOTE_ADDR",
     ])
     .spawn();
-    let port: u16 = r
-        .wait_err("Bound on", SECS5)
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let port = r.bound_port();
     let (a, _) = udp_peer();
     a.send_to(b"hello\n", ("127.0.0.1", port)).unwrap();
     assert_eq!(recv(&a).0, b"hello UDP 127.0.0.1\n");

@@ -210,6 +210,12 @@ impl Rnc {
         line.rsplit(' ').next().unwrap().parse().expect("port")
     }
 
+    /// The port from nc's `Bound on ADDR PORT` (a UDP listener).
+    pub fn bound_port(&mut self) -> u16 {
+        let line = self.wait_err("Bound on", SECS5);
+        line.rsplit(' ').next().unwrap().parse().expect("port")
+    }
+
     /// Send bytes to rnc's stdin.
     pub fn send(&mut self, data: &[u8]) {
         self.stdin

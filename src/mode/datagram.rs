@@ -54,22 +54,8 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
         }
         vec![Socket::from(OwnedFd::from(s))]
     } else {
-        let opts = SockOpts {
-            so_debug: cfg.so_debug,
-            // --exec gives each peer a connected socket of its own on this port.
-            reuse_port: cfg.attach.is_some(),
-        };
-        let socks = net::udp_sockets(addr, port, cfg.family, cfg.numeric, opts)?;
-        if cfg.verbose > 0 {
-            for s in &socks {
-                let a = s.local_addr()?;
-                eprintln!(
-                    "Bound on {} {}",
-                    net::host_name(a.ip(), cfg.numeric),
-                    a.port()
-                );
-            }
-        }
+        // --exec gives each peer a connected socket of its own on this port.
+        let socks = bind_udp(cfg, addr, port, cfg.attach.is_some())?;
         socks.into_iter().map(Socket::from).collect()
     };
     let socks: Vec<(Socket, Endpoint)> = socks
@@ -97,6 +83,32 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
             access: cfg.access.clone(),
         })
     }
+}
+
+/// Bind the UDP sockets of `-u -l [addr] port` (both stacks without an address) and
+/// print nc.openbsd's `Bound on ADDR PORT` for each.
+pub fn bind_udp(
+    cfg: &Config,
+    addr: Option<&str>,
+    port: u16,
+    reuse_port: bool,
+) -> Result<Vec<UdpSocket>> {
+    let opts = SockOpts {
+        so_debug: cfg.so_debug,
+        reuse_port,
+    };
+    let socks = net::udp_sockets(addr, port, cfg.family, cfg.numeric, opts)?;
+    if cfg.verbose > 0 {
+        for s in &socks {
+            let a = s.local_addr()?;
+            eprintln!(
+                "Bound on {} {}",
+                net::host_name(a.ip(), cfg.numeric),
+                a.port()
+            );
+        }
+    }
+    Ok(socks)
 }
 
 /// Who sent a datagram, for `-v` lines.

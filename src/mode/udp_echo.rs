@@ -2,19 +2,17 @@
 //! UDP half of RFC 862). A small mode of its own, apart from the UDP bridge.
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use mio::event::Event;
 use mio::{Interest, Registry, Token};
-use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::event_loop::{self, Flow, Session};
-use crate::net::{self, Family};
 
 /// The largest UDP payload (IPv4: 65,507 bytes; the buffer takes any).
 const DATAGRAM_MAX: usize = 65536;
@@ -23,18 +21,8 @@ const TURN: usize = 64;
 const FIRST_SOCKET: usize = 16;
 
 pub fn run(cfg: &Config, addr: Option<&str>, port: u16) -> Result<i32> {
-    let socks = bind(addr, port, cfg)?;
-    if cfg.verbose > 0 {
-        for s in &socks {
-            let a = s.local_addr()?;
-            // nc.openbsd's words for a UDP listener.
-            eprintln!(
-                "Bound on {} {}",
-                net::host_name(a.ip(), cfg.numeric),
-                a.port()
-            );
-        }
-    }
+    event_loop::catch_signals()?;
+    let socks = super::datagram::bind_udp(cfg, addr, port, false)?;
     let socks = socks
         .into_iter()
         .enumerate()
@@ -49,61 +37,6 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16) -> Result<i32> {
         buf: vec![0; DATAGRAM_MAX],
     };
     event_loop::run(&mut s)
-}
-
-fn bind_one(addr: &SocketAddr, cfg: &Config) -> Result<UdpSocket> {
-    let sock = Socket::new(Domain::for_address(*addr), Type::DGRAM, Some(Protocol::UDP))
-        .context("socket")?;
-    sock.set_reuse_address(true)
-        .context("setsockopt SO_REUSEADDR")?;
-    if addr.is_ipv6() {
-        sock.set_only_v6(true).context("setsockopt IPV6_V6ONLY")?;
-    }
-    if cfg.so_debug {
-        let one: libc::c_int = 1;
-        // SAFETY: valid fd, option pointer and length.
-        let rc = unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_DEBUG,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error()).context("setsockopt SO_DEBUG");
-        }
-    }
-    sock.bind(&(*addr).into()).context("bind failed")?;
-    sock.set_nonblocking(true).context("fcntl O_NONBLOCK")?;
-    Ok(sock.into())
-}
-
-/// As TCP listeners: the given address, or 0.0.0.0 and [::] on the same port.
-fn bind(addr: Option<&str>, port: u16, cfg: &Config) -> Result<Vec<UdpSocket>> {
-    if let Some(a) = addr {
-        let addrs = net::resolve(a, port, cfg.family, cfg.numeric)?;
-        return Ok(vec![bind_one(&addrs[0], cfg)?]);
-    }
-    let v4 = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port);
-    let v6 = SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port);
-    match cfg.family {
-        Family::V4 => return Ok(vec![bind_one(&v4, cfg)?]),
-        Family::V6 => return Ok(vec![bind_one(&v6, cfg)?]),
-        Family::Any => {}
-    }
-    for _ in 0..8 {
-        let s4 = bind_one(&v4, cfg)?;
-        let bound = s4.local_addr().context("getsockname")?.port();
-        match bind_one(&SocketAddr::new(v6.ip(), bound), cfg) {
-            Ok(s6) => return Ok(vec![s4, s6]),
-            Err(_) if port == 0 => continue,
-            // No IPv6 here (or the port is taken on IPv6 only): IPv4 alone.
-            Err(_) => return Ok(vec![s4]),
-        }
-    }
-    bail!("bind failed: no port free on both IPv4 and IPv6")
 }
 
 struct Echoer {
