@@ -268,3 +268,31 @@ fn broker_relays_raw_bytes_to_the_others() {
     shown.extend_from_slice(b"back");
     assert_eq!(r.read_out(shown.len(), SECS5), shown);
 }
+
+#[test]
+fn a_client_that_never_speaks_stays_and_hears_everything() {
+    // One client connects and sends nothing for the whole test; the room goes on
+    // around it and it is neither dropped nor able to hold anyone up.
+    let (mut r, port, mut c) = room(&[], 3);
+    let mut silent = c.pop().unwrap();
+    for i in 0..200 {
+        let line = format!("line {i}\n");
+        c[i % 2].write_all(line.as_bytes()).unwrap();
+        expect(&mut c[(i + 1) % 2], format!("-> {line}").as_bytes());
+    }
+    let mut heard = Vec::new();
+    while heard.len()
+        < (0..200)
+            .map(|i| format!("-> line {i}\n").len())
+            .sum::<usize>()
+    {
+        let mut buf = [0u8; 4096];
+        let n = silent.read(&mut buf).unwrap();
+        assert!(n > 0, "the silent client was closed");
+        heard.extend_from_slice(&buf[..n]);
+    }
+    let want: String = (0..200).map(|i| format!("-> line {i}\n")).collect();
+    assert_eq!(String::from_utf8_lossy(&heard), want);
+    assert!(r.running());
+    let _ = port;
+}

@@ -255,6 +255,9 @@ fn signals_in_every_mode_restore_flags() {
         vec!["-u", "127.0.0.1", &udp_port],
         vec!["-v", "-n", "-u", "-l", "127.0.0.1", "0"],
         vec!["-v", "-n", "-k", "-l", "127.0.0.1", "0", "-e", "/bin/cat"],
+        vec!["-v", "-n", "-l", "--chat", "127.0.0.1", "0"],
+        vec!["-v", "-n", "-l", "--echo", "127.0.0.1", "0"],
+        vec!["-v", "-n", "-l", "--broker", "127.0.0.1", "0"],
     ];
     for (sig, code) in [
         (libc::SIGINT, 130),

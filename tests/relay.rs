@@ -256,3 +256,22 @@ fn max_conns_bounds_concurrent_children() {
         assert!(Instant::now() < end, "not served after a child left");
     }
 }
+
+#[test]
+fn reset_mid_relay_closes_that_link_only() {
+    let (up, up_port) = peer_listener();
+    let (mut r, port) = server(&["--relay", &format!("127.0.0.1:{up_port}")]);
+    let mut c = connect(port);
+    c.write_all(&[1u8; 100_000]).unwrap();
+    let mut u = accept(&up, SECS5);
+    assert_eq!(read_n(&mut u, 100_000).len(), 100_000);
+    reset(c);
+    // The target's side ends (EOF or reset); the relay stays up for the next client.
+    let mut buf = [0u8; 16];
+    assert!(matches!(u.read(&mut buf), Ok(0) | Err(_)));
+    assert!(r.running());
+    let mut c2 = connect(port);
+    c2.write_all(b"next").unwrap();
+    let mut u2 = accept(&up, SECS5);
+    assert_eq!(read_n(&mut u2, 4), b"next");
+}
