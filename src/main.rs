@@ -13,8 +13,8 @@
 //! - `bridge`: stdin/stdout ⇄ one socket with nc's half-close rules.
 //! - `conn`: the socket at the far end (TCP, UDP, Unix stream or datagram).
 //! - `unix`: Unix-domain paths, abstract names, stale socket files.
-//! - `listener`: listening sockets and accept with EMFILE back-off.
-//! - `hub`: `--echo` and `--chat` servers: many clients, a bounded queue each.
+//! - `listener`: listening sockets, accept with EMFILE back-off, access rules, `--max-conns`.
+//! - `hub`: `--echo`, `--chat` and `--broker` servers: many clients, a bounded queue each.
 //! - `chat`: the chat line format: framing, escaping, `/nick` names.
 //! - `mode/`: one file per mode.
 
