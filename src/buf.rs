@@ -152,8 +152,15 @@ impl MemBuf {
         }
     }
 
-    /// Like `fill_from`, but every LF read goes in as CR LF (`-C`).
-    pub fn fill_crlf_from(&mut self, fd: RawFd, max: usize) -> io::Result<Step> {
+    /// Like `fill_from`, but a LF not already preceded by CR goes in as CR LF (`-C`, as
+    /// nc.openbsd: CR LF input stays CR LF). `after_cr` carries "the last byte read was
+    /// CR" from one read to the next.
+    pub fn fill_crlf_from(
+        &mut self,
+        fd: RawFd,
+        max: usize,
+        after_cr: &mut bool,
+    ) -> io::Result<Step> {
         let mut scratch = [0u8; 16 * 1024];
         // Worst case every byte is a LF and doubles.
         let want = (self.room().min(max) / 2).min(scratch.len());
@@ -166,11 +173,16 @@ impl MemBuf {
                 for line in scratch[..n].split_inclusive(|&b| b == b'\n') {
                     match line.split_last() {
                         Some((b'\n', body)) => {
+                            let has_cr = match body.last() {
+                                Some(&b) => b == b'\r',
+                                None => *after_cr,
+                            };
                             self.push(body);
-                            self.push(b"\r\n");
+                            self.push(if has_cr { b"\n" } else { b"\r\n" });
                         }
                         _ => self.push(line),
                     }
+                    *after_cr = line.last() == Some(&b'\r');
                 }
                 Ok(Step::Moved(n))
             }
@@ -347,15 +359,23 @@ mod tests {
     use std::os::unix::net::UnixStream;
 
     #[test]
-    fn crlf_expands_each_lf() {
+    fn crlf_adds_a_cr_before_bare_lfs_only() {
         let (a, b) = UnixStream::pair().unwrap();
-        sys_write(a.as_raw_fd(), b"a\nbc\n\nd").unwrap();
+        sys_write(a.as_raw_fd(), b"a\nbc\n\nd\r\ne\r").unwrap();
         let mut m = MemBuf::new(64);
+        let mut cr = false;
         assert_eq!(
-            m.fill_crlf_from(b.as_raw_fd(), usize::MAX).unwrap(),
-            Step::Moved(7)
+            m.fill_crlf_from(b.as_raw_fd(), 64, &mut cr).unwrap(),
+            Step::Moved(11)
         );
-        assert_eq!(m.bytes(), b"a\r\nbc\r\n\r\nd");
+        assert_eq!(m.bytes(), b"a\r\nbc\r\n\r\nd\r\ne\r");
+        // A CR at the end of one read and its LF at the start of the next: no CR added.
+        sys_write(a.as_raw_fd(), b"\nf\n").unwrap();
+        assert_eq!(
+            m.fill_crlf_from(b.as_raw_fd(), 64, &mut cr).unwrap(),
+            Step::Moved(3)
+        );
+        assert_eq!(m.bytes(), b"a\r\nbc\r\n\r\nd\r\ne\r\nf\r\n");
     }
 
     #[test]

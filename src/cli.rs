@@ -46,8 +46,9 @@ pub struct Cli {
 
     /// Send CRLF as line-ending
     ///
-    /// Every LF read from stdin goes out as CR LF; what the peer sends is
-    /// not changed. Default: bytes go out as they are.
+    /// Every LF read from stdin goes out as CR LF (a CR LF already there
+    /// stays as it is); what the peer sends is not changed. Default: bytes
+    /// go out as they are.
     ///
     /// As nc.openbsd -C, nc.traditional -C and ncat -C (--crlf).
     #[arg(short = 'C', long = "crlf", verbatim_doc_comment)]

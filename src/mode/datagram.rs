@@ -234,6 +234,8 @@ struct Serve {
     seen: HashSet<Peer>,
     scratch: Box<[MaybeUninit<u8>]>,
     stdin_eof: bool,
+    /// `-C`: the last stdin byte was a CR.
+    after_cr: bool,
     eof_at: Option<Instant>,
     io: IoRules,
     verbose: u8,
@@ -253,6 +255,7 @@ impl Serve {
             seen: HashSet::new(),
             scratch: vec![MaybeUninit::uninit(); RECV_ROOM].into_boxed_slice(),
             stdin_eof: cfg.io.no_stdin,
+            after_cr: false,
             eof_at: None,
             io: cfg.io.clone(),
             verbose: cfg.verbose,
@@ -374,7 +377,10 @@ impl Session for Serve {
                 && self.last.is_some()
             {
                 let step = match self.io.crlf {
-                    true => self.pending.fill_crlf_from(stdio::STDIN, MAX_DATAGRAM),
+                    true => {
+                        self.pending
+                            .fill_crlf_from(stdio::STDIN, MAX_DATAGRAM, &mut self.after_cr)
+                    }
                     false => self.pending.fill_from(stdio::STDIN, MAX_DATAGRAM),
                 };
                 match step.map_err(|e| anyhow!("read from stdin failed: {}", os_message(&e)))? {
