@@ -410,7 +410,7 @@ pub fn parse_port(s: &str, zero_ok: bool) -> Result<u16> {
             bail!("port number too large: {s}");
         }
         if n == 0 && !zero_ok {
-            bail!("port number invalid: {s}");
+            bail!("port number too small: {s}");
         }
         return Ok(n as u16);
     }
@@ -534,7 +534,7 @@ mod tests {
         assert!(err(&["-l", "-p", "9000", "9001"]).contains("9001"));
         assert_eq!(err(&["h", "99999"]), "port number too large: 99999");
         assert!(err(&["h", "abc"]).starts_with("port number invalid: abc"));
-        assert_eq!(err(&["h", "0"]), "port number invalid: 0");
+        assert_eq!(err(&["h", "0"]), "port number too small: 0");
         assert_eq!(err(&["-w", "x", "h", "1"]), "timeout invalid: x");
         assert_eq!(err(&["h"]), "missing port number after h");
         assert_eq!(err(&[]), "missing destination and port");
@@ -653,7 +653,7 @@ mod tests {
             "port range invalid: 25-20 (low end above high end)"
         );
         assert_eq!(err(&["-z", "h", "70000"]), "port number too large: 70000");
-        assert_eq!(err(&["-z", "h", "0"]), "port number invalid: 0");
+        assert_eq!(err(&["-z", "h", "0"]), "port number too small: 0");
         assert_eq!(
             err(&["-z", "--parallel", "0", "h", "1"]),
             "parallel count invalid: 0"

@@ -59,7 +59,7 @@ fn parse_item(item: &str, proto: &str) -> Result<(u16, u16)> {
 fn parse_one(s: &str, proto: &str) -> Result<u16> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return match s.parse::<u64>() {
-            Ok(0) => bail!("port number invalid: {s}"),
+            Ok(0) => bail!("port number too small: {s}"),
             Ok(n) if n <= 65535 => Ok(n as u16),
             _ => bail!("port number too large: {s}"),
         };
@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn bad_ports_name_the_value() {
-        assert_eq!(err(&["0"]), "port number invalid: 0");
+        assert_eq!(err(&["0"]), "port number too small: 0");
         assert_eq!(err(&["70000"]), "port number too large: 70000");
         assert_eq!(
             err(&["99999999999999999999"]),
@@ -125,7 +125,7 @@ mod tests {
         );
         assert!(err(&["abc"]).starts_with("port number invalid: abc"));
         assert!(err(&["20-abc"]).starts_with("port number invalid: abc"));
-        assert_eq!(err(&["0-5"]), "port number invalid: 0");
+        assert_eq!(err(&["0-5"]), "port number too small: 0");
         assert_eq!(err(&["22,,80"]), "port list invalid: 22,,80");
         assert_eq!(err(&["22,"]), "port list invalid: 22,");
         assert_eq!(err(&["5-"]), "port range invalid: 5-");

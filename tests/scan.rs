@@ -156,7 +156,7 @@ fn output_is_ascending_whatever_the_order() {
 #[test]
 fn bad_ports_are_one_line_naming_the_value() {
     for (arg, needle) in [
-        ("0", "port number invalid: 0"),
+        ("0", "port number too small: 0"),
         ("70000", "port number too large: 70000"),
         ("25-20", "port range invalid: 25-20"),
         ("abc", "port number invalid: abc"),
