@@ -366,7 +366,10 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(64))]
+            // PROPTEST_CASES raises the count for a longer run.
+            #![proptest_config(ProptestConfig::with_cases(
+                std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+            ))]
 
             #[test]
             fn chunking_does_not_change_the_lines(

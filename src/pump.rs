@@ -373,7 +373,10 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(32))]
+        // PROPTEST_CASES raises the count for a longer run.
+            #![proptest_config(ProptestConfig::with_cases(
+                std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(32)
+            ))]
 
         #[test]
         fn spliced_bytes_out_equal_bytes_in(
