@@ -323,3 +323,35 @@ fn sigint_exits_130() {
     r.signal(libc::SIGINT);
     assert_eq!(r.code(SECS5), 130);
 }
+
+#[test]
+fn terminal_stdin_exits_once_the_peer_is_done() {
+    // stdin is a terminal (a pty here): nobody pipes "the rest" in after the peer
+    // closes, so rnc exits as soon as the peer's data is on stdout.
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills two descriptors; null name/termios/winsize are allowed.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        eprintln!("no pty here; skipped");
+        return;
+    }
+    // SAFETY: fresh descriptors we own.
+    let (_master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    let (l, port) = peer_listener();
+    let mut r = rnc(["127.0.0.1", &port.to_string()])
+        .stdin(File::from(slave))
+        .spawn();
+    let mut s = accept(&l, SECS5);
+    s.write_all(b"bye\n").unwrap();
+    drop(s);
+    assert_eq!(r.read_out_to_end(SECS5), b"bye\n");
+    assert_eq!(r.code(SECS5), 0);
+}
