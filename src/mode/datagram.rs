@@ -19,7 +19,7 @@ use mio::{Registry, Token};
 use socket2::{SockAddr, Socket};
 
 use crate::access::Access;
-use crate::bridge::{Bridge, Role, STDIN, STDOUT};
+use crate::bridge::{Bridge, STDIN, STDOUT};
 use crate::buf::{MemBuf, Step, MEM_CAP};
 use crate::config::{Config, IoRules};
 use crate::conn::{Conn, Peer};
@@ -31,7 +31,7 @@ use crate::pump::MAX_DATAGRAM;
 use crate::stdio;
 use crate::unix::{self, UnixAddr};
 
-use super::listen::{report_client, FIRST_LISTENER};
+use super::listen::{bridge_to, report_client, FIRST_LISTENER};
 
 /// Room a receive needs so that no datagram is truncated.
 const RECV_ROOM: usize = 65536;
@@ -199,18 +199,16 @@ impl Session for FirstPeer {
                 sock.connect(&from)
                     .map_err(|e| anyhow!("connect failed: {}", os_message(&e)))?;
             }
-            report_client(&peer, self.verbose, self.numeric);
             let conn = match self.unix {
                 true => Conn::UnixDgram(UnixDatagram::from(OwnedFd::from(sock))),
                 false => Conn::Udp(UdpSocket::from(sock)),
             };
-            let label = peer.describe(true);
-            self.bridge = Some(Bridge::new(
+            self.bridge = Some(bridge_to(
                 conn,
-                Role::Listen,
+                &peer,
                 &self.io,
-                label,
                 self.verbose,
+                self.numeric,
             )?);
         }
         match &mut self.bridge {

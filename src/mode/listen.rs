@@ -10,7 +10,7 @@ use mio::Registry;
 
 use crate::bridge::{Bridge, Role};
 use crate::config::{Config, IoRules};
-use crate::conn::Peer;
+use crate::conn::{Conn, Peer};
 use crate::event_loop::{self, Flow, Session};
 use crate::listener::{Listener, Listeners};
 use crate::net::{self, SockOpts};
@@ -89,6 +89,19 @@ pub fn bind(
     Ok((listeners, socket_file))
 }
 
+/// The one peer of a listener that does not keep listening: say who it is (-v) and
+/// bridge it with stdin/stdout.
+pub fn bridge_to(
+    conn: Conn,
+    peer: &Peer,
+    io: &IoRules,
+    verbose: u8,
+    numeric: bool,
+) -> Result<Bridge> {
+    report_client(peer, verbose, numeric);
+    Bridge::new(conn, Role::Listen, io, peer.describe(true), verbose)
+}
+
 /// Print nc's `Connection received on HOST PORT`.
 pub fn report_client(peer: &Peer, verbose: u8, numeric: bool) {
     if verbose > 0 {
@@ -130,14 +143,12 @@ impl Session for ListenOnce {
             if let Some(l) = self.listeners.take() {
                 l.close(reg);
             }
-            report_client(&peer, self.verbose, self.numeric);
-            let label = peer.describe(true);
-            self.bridge = Some(Bridge::new(
+            self.bridge = Some(bridge_to(
                 client,
-                Role::Listen,
+                &peer,
                 &self.io,
-                label,
                 self.verbose,
+                self.numeric,
             )?);
         }
         match &mut self.bridge {
