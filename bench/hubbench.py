@@ -120,8 +120,8 @@ SCENARIOS = {
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def tree_rss_kb(root):
-    """Sum of RSS over `root` and its descendants (one scan of /proc)."""
+def process_table():
+    """{ppid: [pid, ...]} and {pid: rss_kb} from one scan of /proc."""
     children = {}
     rss = {}
     for name in os.listdir("/proc"):
@@ -138,6 +138,49 @@ def tree_rss_kb(root):
         pid = int(name)
         children.setdefault(ppid, []).append(pid)
         rss[pid] = pages * PAGE_KB
+    return children, rss
+
+
+def descendants(root):
+    children, _ = process_table()
+    out, todo = [], list(children.get(root, []))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def kill_tree(root):
+    """SIGKILL every descendant of `root`: forking servers (ncat --exec, socat fork)
+    leave per-connection children behind when only the parent is killed. The harness
+    is their subreaper, so they are reaped as strays afterwards."""
+    for pid in descendants(root):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def reap_strays(tracked, deadline):
+    """Reap children re-parented to this process (not the ones a Child waits for)."""
+    while time.perf_counter() < deadline:
+        children, _ = process_table()
+        strays = [p for p in children.get(os.getpid(), []) if p not in tracked]
+        if not strays:
+            return
+        for pid in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, os.WNOHANG)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        time.sleep(0.005)
+
+
+def tree_rss_kb(root):
+    """Sum of RSS over `root` and its descendants (one scan of /proc)."""
+    children, rss = process_table()
     total, todo = 0, [root]
     while todo:
         p = todo.pop()
@@ -213,8 +256,11 @@ def run_one(ctx, bench, scen, tool):
         if sampler is not None:
             sampler.stop.set()
             sampler.join()
+        if spec["forks"]:
+            kill_tree(server.pid)
         scope.kill_all()
         server.wait_until(time.perf_counter() + T.KILL_GRACE_S)
+        reap_strays({c.pid for c in scope.children}, time.perf_counter() + T.KILL_GRACE_S)
         res["srv_died"] = int(died)
         if died:
             res["srv_exit"] = T.describe_exit(server) + ": " + T.tail_of(srv_err, 200)
