@@ -237,7 +237,7 @@ impl Config {
             bail!("must use -l with --max-conns");
         }
         let max_conns = match cli.max_conns.as_deref() {
-            Some(s) => parse_max_conns(s)?,
+            Some(s) => parse_count(s, "max-conns")?,
             None => DEFAULT_MAX_CONNS,
         };
 
@@ -325,7 +325,11 @@ impl Config {
                         .as_deref()
                         .map(|p| parse_port(p, true))
                         .transpose()?,
-                    parallel: cli.parallel.as_deref().map(parse_parallel).transpose()?,
+                    parallel: cli
+                        .parallel
+                        .as_deref()
+                        .map(|s| parse_count(s, "parallel count"))
+                        .transpose()?,
                     random: cli.randomize,
                     json: cli.json,
                 })
@@ -439,19 +443,11 @@ pub fn parse_secs(s: &str, what: &str) -> Result<Duration> {
     }
 }
 
-/// `--parallel N`: a count of at least 1.
-fn parse_parallel(s: &str) -> Result<usize> {
+/// A count of at least one (`--parallel`, `--max-conns`); `what` names it in the error.
+fn parse_count(s: &str, what: &str) -> Result<usize> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => bail!("parallel count invalid: {s}"),
-    }
-}
-
-/// `--max-conns`: a count of at least one.
-fn parse_max_conns(s: &str) -> Result<usize> {
-    match s.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => bail!("max-conns invalid: {s}"),
+        _ => bail!("{what} invalid: {s}"),
     }
 }
 

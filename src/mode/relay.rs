@@ -600,10 +600,9 @@ impl Session for Relay {
                 }
             }
         }
+        // Children are reaped in on_child_exit, on SIGCHLD only: a child exists only
+        // once its link does, so its signal is read after the link is in place.
         self.intake();
-        // Children that exited while their link lived: noticed here too, in case the
-        // SIGCHLD came before the link existed.
-        self.on_child_exit();
 
         let mut deadline: Option<Instant> = None;
         let mut done = Vec::new();
