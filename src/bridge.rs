@@ -113,7 +113,7 @@ impl Bridge {
     fn refused(&self, e: &io::Error) -> bool {
         if self.net.is_datagram() && e.raw_os_error() == Some(libc::ECONNREFUSED) {
             if self.verbose > 0 {
-                eprintln!("rnc: connect to {} failed: {}", self.peer, os_message(e));
+                crate::say!("rnc: connect to {} failed: {}", self.peer, os_message(e));
             }
             return true;
         }

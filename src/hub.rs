@@ -403,14 +403,14 @@ impl Room {
             // The reader of our stdout left (`| head`): serve the clients regardless.
             Err(e) => {
                 if e.kind() != io::ErrorKind::BrokenPipe {
-                    eprintln!("rnc: write to stdout failed: {}", os_message(&e));
+                    crate::say!("rnc: write to stdout failed: {}", os_message(&e));
                 }
                 self.stdout_gone = true;
                 self.stdout = OutQueue::default();
             }
         }
         if self.stdout.is_empty() && self.stdout_dropped > 0 {
-            eprintln!(
+            crate::say!(
                 "rnc: stdout too slow: {} chat lines not printed",
                 self.stdout_dropped
             );
@@ -456,7 +456,7 @@ impl<D: Doors> Hub<D> {
         let mut got = self.doors.accept(now, ACCEPT_BATCH)?;
         for c in listener::admit(&mut got, self.clients.len(), self.opts.max_conns) {
             if self.opts.verbose > 0 {
-                eprintln!(
+                crate::say!(
                     "rnc: --max-conns {} reached: closed {}",
                     self.opts.max_conns, c.label
                 );
@@ -481,7 +481,7 @@ impl<D: Doors> Hub<D> {
                 c.ep.set_interest(reg, Some(Interest::READABLE | Interest::WRITABLE))
             {
                 // epoll is out of memory: this client cannot be served; the others can.
-                eprintln!("rnc: closed {}: epoll_ctl: {}", c.label, os_message(&e));
+                crate::say!("rnc: closed {}: epoll_ctl: {}", c.label, os_message(&e));
                 continue;
             }
             if let Some(room) = &mut self.room {
@@ -584,16 +584,16 @@ impl<D: Doors> Hub<D> {
                     // SAFETY: shutdown on a socket we own.
                     unsafe { libc::shutdown(c.fd.as_raw_fd(), libc::SHUT_WR) };
                     if self.opts.verbose > 0 {
-                        eprintln!("Connection closed on {}", c.label);
+                        crate::say!("Connection closed on {}", c.label);
                     }
                 }
                 Leave::Error(e) => {
                     if self.opts.verbose > 0 {
-                        eprintln!("Connection closed on {}: {}", c.label, os_message(&e));
+                        crate::say!("Connection closed on {}: {}", c.label, os_message(&e));
                     }
                 }
                 Leave::Overflow => {
-                    eprintln!(
+                    crate::say!(
                         "rnc: disconnected {}: more than {} KiB queued (not reading)",
                         c.label,
                         QUEUE_MAX / 1024

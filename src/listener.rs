@@ -172,7 +172,7 @@ pub fn permitted(access: &Access, peer: &Peer, verbose: u8, numeric: bool) -> bo
         Peer::Unix(_) => true,
     };
     if !ok && verbose > 0 {
-        eprintln!("rnc: refused {} (not allowed)", peer.describe(numeric));
+        crate::say!("rnc: refused {} (not allowed)", peer.describe(numeric));
     }
     ok
 }

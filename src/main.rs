@@ -18,6 +18,8 @@
 //! - `chat`: the chat line format: framing, escaping, `/nick` names.
 //! - `mode/`: one file per mode.
 
+#![deny(clippy::print_stderr)]
+
 mod access;
 mod bridge;
 mod buf;
@@ -33,6 +35,7 @@ mod mode;
 mod net;
 mod ports;
 mod pump;
+mod report;
 mod stdio;
 mod unix;
 
@@ -45,7 +48,7 @@ fn main() -> ExitCode {
     stdio::raise_nofile_limit();
     let code = match cli::Cli::try_parse() {
         Err(e) if e.use_stderr() => {
-            eprintln!("rnc: {}", clap_one_line(&e));
+            say!("rnc: {}", clap_one_line(&e));
             1
         }
         // Help and version: clap prints them; exit 0.
@@ -56,7 +59,7 @@ fn main() -> ExitCode {
         Ok(cli) => match config::Config::from_cli(cli).and_then(|cfg| mode::run(&cfg)) {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("rnc: {}", error_line(&e));
+                say!("rnc: {}", error_line(&e));
                 1
             }
         },

@@ -47,7 +47,7 @@ pub fn run(
                 Conn::Tcp(s) => s.peer_addr()?,
                 _ => unreachable!("inet sockets only here"),
             };
-            eprintln!("{}", net::succeeded_line(host, &peer, proto, cfg.numeric));
+            crate::say!("{}", net::succeeded_line(host, &peer, proto, cfg.numeric));
         }
         (conn, format!("{host} port {port} ({proto})"))
     };
@@ -100,7 +100,7 @@ pub fn connect_any(
             Ok(s) => return Ok(s),
             Err(e) => {
                 if cfg.verbose > 0 && i + 1 < addrs.len() {
-                    eprintln!("rnc: {}", net::connect_failed(host, port, &e));
+                    crate::say!("rnc: {}", net::connect_failed(host, port, &e));
                 }
                 last = Some(e);
             }

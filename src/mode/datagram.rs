@@ -50,7 +50,7 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
         _socket_file = file;
         s.set_nonblocking(true)?;
         if cfg.verbose > 0 {
-            eprintln!("Bound on {path}");
+            crate::say!("Bound on {path}");
         }
         vec![Socket::from(OwnedFd::from(s))]
     } else {
@@ -101,7 +101,7 @@ pub fn bind_udp(
     if cfg.verbose > 0 {
         for s in &socks {
             let a = s.local_addr()?;
-            eprintln!(
+            crate::say!(
                 "Bound on {} {}",
                 net::host_name(a.ip(), cfg.numeric),
                 a.port()
@@ -298,7 +298,7 @@ impl Serve {
                     // Errors queued by ICMP for one peer must not stop the others.
                     Err(e) => {
                         if self.verbose > 1 {
-                            eprintln!("rnc: recvfrom: {}", os_message(&e));
+                            crate::say!("rnc: recvfrom: {}", os_message(&e));
                         }
                     }
                 }
@@ -327,7 +327,7 @@ impl Serve {
             }
             Err(e) => {
                 if self.verbose > 0 {
-                    eprintln!(
+                    crate::say!(
                         "rnc: sendto {} failed: {}",
                         peer_of(to).describe(true),
                         os_message(&e)

@@ -169,7 +169,7 @@ impl KeepOpen {
 
     fn log_leave(verbose: u8, c: &Client, why: &str) {
         if verbose > 1 {
-            eprintln!("rnc: client {}: {why}", c.peer.describe(true));
+            crate::say!("rnc: client {}: {why}", c.peer.describe(true));
         }
     }
 }
@@ -193,7 +193,7 @@ impl Session for KeepOpen {
         let mut got = self.listeners.accept(now, 256)?;
         for (_, peer) in crate::listener::admit(&mut got, self.clients.len(), self.max_conns) {
             if self.verbose > 0 {
-                eprintln!(
+                crate::say!(
                     "rnc: --max-conns {} reached: closed {}",
                     self.max_conns,
                     peer.describe(self.numeric)

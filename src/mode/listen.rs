@@ -63,8 +63,8 @@ pub fn bind(
         let (l, file) = unix::listen_stream(&path)?;
         socket_file = file;
         if cfg.verbose > 0 {
-            eprintln!("Bound on {path}");
-            eprintln!("Listening on {path}");
+            crate::say!("Bound on {path}");
+            crate::say!("Listening on {path}");
         }
         vec![Listener::Unix(l, path.to_string())]
     } else {
@@ -72,7 +72,7 @@ pub fn bind(
         if cfg.verbose > 0 {
             for l in &socks {
                 let a = l.local_addr()?;
-                eprintln!(
+                crate::say!(
                     "Listening on {} {}",
                     net::host_name(a.ip(), cfg.numeric),
                     a.port()
@@ -105,7 +105,7 @@ pub fn bridge_to(
 /// Print nc's `Connection received on HOST PORT`.
 pub fn report_client(peer: &Peer, verbose: u8, numeric: bool) {
     if verbose > 0 {
-        eprintln!("Connection received on {}", peer.describe(numeric));
+        crate::say!("Connection received on {}", peer.describe(numeric));
     }
 }
 

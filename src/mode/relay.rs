@@ -530,7 +530,7 @@ impl Relay {
             .map(os_message)
             .unwrap_or_else(|| format!("{e:#}"));
         if self.verbose > 0 {
-            eprintln!("rnc: {what}: {cause} (client {})", peer.describe(true));
+            crate::say!("rnc: {what}: {cause} (client {})", peer.describe(true));
         }
         if self.listeners.is_none() && self.failed.is_none() {
             self.failed = Some(anyhow!("{what}: {cause}"));
@@ -581,7 +581,7 @@ impl Session for Relay {
             for (_, peer) in admit(&mut got, self.links.len(), self.max_links) {
                 // Over --max-conns: closed as soon as accepted (dropped here).
                 if self.verbose > 0 {
-                    eprintln!(
+                    crate::say!(
                         "rnc: --max-conns {} reached: closed {}",
                         self.max_links,
                         peer.describe(self.numeric)
@@ -626,7 +626,7 @@ impl Session for Relay {
                 if l.connecting.is_some() {
                     self.link_failed(&l.peer.clone(), &anyhow::Error::new(e));
                 } else if self.verbose > 1 {
-                    eprintln!("rnc: client {}: {}", l.peer.describe(true), os_message(&e));
+                    crate::say!("rnc: client {}: {}", l.peer.describe(true), os_message(&e));
                 }
             }
             if let (Some(i), Peer::Inet(a)) = (&mut self.intake, &l.peer) {

@@ -111,7 +111,7 @@ pub fn run(cfg: &Config, plan: &ScanPlan) -> Result<i32> {
     let cap = usize::try_from(cap).unwrap_or(usize::MAX);
     let want = plan.parallel.unwrap_or(DEFAULT_PARALLEL);
     if want > cap && plan.parallel.is_some() && cfg.verbose > 0 {
-        eprintln!("rnc: --parallel {want} lowered to {cap} (open-file limit {limit})");
+        crate::say!("rnc: --parallel {want} lowered to {cap} (open-file limit {limit})");
     }
     // -i: one port at a time, as nc.
     let parallel = if cfg.io.interval.is_some() {

@@ -66,7 +66,7 @@ impl Doors for StreamDoors {
             let numeric = self.numeric || self.verbose == 0;
             let label = peer.describe(numeric);
             if self.verbose > 0 {
-                eprintln!("Connection received on {label}");
+                crate::say!("Connection received on {label}");
             }
             out.push(Conn {
                 fd: sock.into_fd(),

@@ -1,0 +1,26 @@
+//! The one reporter: every message rnc prints goes through here.
+//!
+//! stderr may be a pipe whose reader has gone, or a full disk. A message that cannot be
+//! written is dropped: it never panics and never changes the exit status (nc.openbsd
+//! and ncat carry on the same way).
+
+use std::fmt;
+use std::io::Write;
+
+/// Write one line to stderr, ignoring failure.
+pub fn line(args: fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    // One write per line, so lines from one process never interleave mid-line.
+    let mut text = Vec::with_capacity(128);
+    let _ = text.write_fmt(args);
+    text.push(b'\n');
+    let _ = err.write_all(&text);
+}
+
+/// `say!(...)`: a line on stderr, as `eprintln!` but never panicking.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::report::line(format_args!($($arg)*))
+    };
+}
