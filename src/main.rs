@@ -36,7 +36,10 @@ mod net;
 mod ports;
 mod pump;
 mod report;
+mod room;
 mod stdio;
+mod stdio_pair;
+mod token;
 mod unix;
 
 use std::process::ExitCode;

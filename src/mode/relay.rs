@@ -29,7 +29,7 @@ use crate::stdio::FdKind;
 use crate::unix::{self, UnixAddr};
 
 /// Link tokens start here; each link has three (client, far read, far write).
-const FIRST_LINK: usize = 64;
+const FIRST_LINK: usize = crate::token::FIRST_CLIENT;
 /// A far connect without -w gives up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
