@@ -238,7 +238,7 @@ impl<D: Doors> Hub<D> {
         if self.clients.is_empty() {
             return Ok(false);
         }
-        let more = self.stdin.take(now, !paused, |b| room.from_stdin(b))?;
+        let more = self.stdin.take(now, !paused, |b| room.stdin_said(b))?;
         if self.stdin.finished() && !self.stdin_ended {
             self.stdin_ended = true;
             room.stdin_ended();

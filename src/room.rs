@@ -189,7 +189,7 @@ impl Room {
     }
 
     /// Bytes from the server's stdin, for every client (not echoed to stdout).
-    pub fn from_stdin(&mut self, bytes: &[u8]) {
+    pub fn stdin_said(&mut self, bytes: &[u8]) {
         let to = To::Room { except: None };
         match self.kind {
             Fanout::Chat { names } => {
