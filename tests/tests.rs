@@ -7,6 +7,7 @@ mod access;
 mod chat;
 mod cli;
 mod connect;
+mod core;
 mod docs;
 mod echo;
 mod faults;

@@ -647,6 +647,11 @@ impl Session for Relay {
             return Ok(Flow::Wait(deadline));
         }
         match &mut self.listeners {
+            // Connections left by this step's accept batch: take them at once.
+            Some(l) if l.pending() => {
+                l.arm(reg)?;
+                deadline = Some(now);
+            }
             Some(l) => {
                 let paused = l.arm(reg)?;
                 deadline = match (deadline, paused) {
