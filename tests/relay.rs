@@ -275,3 +275,15 @@ fn reset_mid_relay_closes_that_link_only() {
     let mut u2 = accept(&up, SECS5);
     assert_eq!(read_n(&mut u2, 4), b"next");
 }
+
+#[test]
+fn single_client_relay_failure_exits_1() {
+    // A Unix target that is not there fails at once, before any connect is pending.
+    let dir = std::env::temp_dir().join(format!("rnc-relay-gone-{}", std::process::id()));
+    let target = format!("unix:{}/none.sock", dir.display());
+    let (mut r, port) = listener(&["--relay", &target]);
+    let mut c = connect(port);
+    let _ = read_to_end(&mut c);
+    assert_eq!(r.code(SECS5), 1, "stderr {:?}", r.err_lines);
+    r.wait_err("No such file or directory", SECS5);
+}

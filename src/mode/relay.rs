@@ -529,11 +529,13 @@ impl Relay {
             .downcast_ref::<io::Error>()
             .map(os_message)
             .unwrap_or_else(|| format!("{e:#}"));
-        if self.verbose > 0 {
+        // One client (connect mode, or -l without -k): its failure is rnc's, exit 1.
+        if !self.keep_open {
+            if self.failed.is_none() {
+                self.failed = Some(anyhow!("{what}: {cause}"));
+            }
+        } else if self.verbose > 0 {
             crate::say!("rnc: {what}: {cause} (client {})", peer.describe(true));
-        }
-        if self.listeners.is_none() && self.failed.is_none() {
-            self.failed = Some(anyhow!("{what}: {cause}"));
         }
     }
 }
