@@ -8,8 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{ChildStdin, ChildStdout};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
@@ -18,6 +17,7 @@ use mio::{Registry, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::access::Access;
+use crate::child;
 use crate::config::{Attach, Config};
 use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
@@ -61,7 +61,7 @@ impl Target {
 enum Far {
     Sock(Conn),
     Child {
-        child: Child,
+        pid: u32,
         stdin: Option<ChildStdin>,
         stdout: ChildStdout,
     },
@@ -94,70 +94,13 @@ fn token(id: usize, idx: usize) -> Token {
     Token(FIRST_LINK + id * 3 + idx)
 }
 
-/// Environment for a child, with ncat's names as aliases for existing handler scripts.
-fn child_env(cmd: &mut Command, client: &Conn, peer: &Peer) {
-    let (proto, local) = match client {
-        Conn::Tcp(s) => ("TCP", s.local_addr().ok()),
-        Conn::Udp(s) => ("UDP", s.local_addr().ok()),
-        _ => ("UNIX", None),
-    };
-    let mut set = |k: &str, v: String| {
-        cmd.env(format!("RNC_{k}"), &v);
-        cmd.env(format!("NCAT_{k}"), &v);
-    };
-    match peer {
-        Peer::Inet(a) => {
-            set("REMOTE_ADDR", a.ip().to_string());
-            set("REMOTE_PORT", a.port().to_string());
-        }
-        Peer::Unix(p) => set("REMOTE_ADDR", p.clone()),
-    }
-    if let Some(l) = local {
-        set("LOCAL_ADDR", l.ip().to_string());
-        set("LOCAL_PORT", l.port().to_string());
-    }
-    set("PROTO", proto.to_string());
-}
-
-fn set_nonblocking(fd: i32) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        if fl == -1 || libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) == -1 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// Start one child with its stdin and stdout as non-blocking pipes.
+/// Start one child for this client, its pipes registered like sockets.
 fn spawn(argv: &[String], client: &Conn, peer: &Peer) -> Result<Far> {
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    child_env(&mut cmd, client, peer);
-    // rnc's own descriptors are all close-on-exec; this also keeps out any descriptor
-    // rnc itself inherited without that flag.
-    // SAFETY: close_range is async-signal-safe; nothing else runs here.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot run {}", argv[0]))?;
-    let stdin = child.stdin.take().expect("piped");
-    let stdout = child.stdout.take().expect("piped");
-    set_nonblocking(stdin.as_raw_fd())?;
-    set_nonblocking(stdout.as_raw_fd())?;
+    let c = child::spawn(argv, &child::env_for(client, peer))?;
     Ok(Far::Child {
-        child,
-        stdin: Some(stdin),
-        stdout,
+        pid: c.pid,
+        stdin: Some(c.stdin),
+        stdout: c.stdout,
     })
 }
 
@@ -384,16 +327,13 @@ impl Link {
         Ok(LinkState::Alive(None))
     }
 
-    fn close(mut self, reg: &Registry) -> Option<Child> {
+    /// A child still running sees its pipes close here, exits, and is reaped later
+    /// (the registry in `child` keeps it until then).
+    fn close(mut self, reg: &Registry) {
         for ep in &mut self.eps {
             if ep.fd >= 0 {
                 ep.release(reg);
             }
-        }
-        match self.far {
-            // Its pipes close here; it sees EOF and exits, and is reaped later.
-            Far::Child { child, .. } if !self.child_exited => Some(child),
-            _ => None,
         }
     }
 }
@@ -412,8 +352,6 @@ pub struct Relay {
     keep_open: bool,
     links: BTreeMap<usize, Link>,
     next_id: usize,
-    /// Children whose connection ended before they did.
-    orphans: Vec<Child>,
     target: Target,
     max_links: usize,
     access: Access,
@@ -437,7 +375,6 @@ impl Relay {
             keep_open,
             links: BTreeMap::new(),
             next_id: 0,
-            orphans: Vec::new(),
             target: Target::resolve(cfg, attach)?,
             max_links: cfg.max_conns,
             access: cfg.access.clone(),
@@ -523,7 +460,7 @@ impl Relay {
                 format!("connect to {host} port {} (tcp) failed", addr.port())
             }
             Target::Unix(a) => format!("connect to {a} failed"),
-            Target::Exec(argv) => format!("{} failed", argv[0]),
+            Target::Exec(argv) => format!("exec {}", argv[0]),
         };
         let cause = e
             .downcast_ref::<io::Error>()
@@ -536,6 +473,9 @@ impl Relay {
             }
         } else if self.verbose > 0 {
             crate::say!("rnc: {what}: {cause} (client {})", peer.describe(true));
+        } else if matches!(self.target, Target::Exec(_)) {
+            // A program that cannot run is the server's fault: said even without -v.
+            crate::say!("rnc: {what}: {cause}");
         }
     }
 }
@@ -566,15 +506,14 @@ impl Session for Relay {
     }
 
     fn on_child_exit(&mut self) {
+        let gone = child::reap();
         for l in self.links.values_mut() {
-            if let Far::Child { child, .. } = &mut l.far {
-                if !l.child_exited && matches!(child.try_wait(), Ok(Some(_))) {
+            if let Far::Child { pid, .. } = &l.far {
+                if gone.contains(pid) {
                     l.child_exited = true;
                 }
             }
         }
-        self.orphans
-            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
     }
 
     fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow> {
@@ -634,9 +573,7 @@ impl Session for Relay {
             if let (Some(i), Peer::Inet(a)) = (&mut self.intake, &l.peer) {
                 i.peers.remove(a);
             }
-            if let Some(child) = l.close(reg) {
-                self.orphans.push(child);
-            }
+            l.close(reg);
             if let Some(li) = &mut self.listeners {
                 li.resume();
             }
