@@ -325,3 +325,44 @@ fn exec_failure_with_k_closes_that_client_and_goes_on() {
     }
     assert!(r.running(), "the server goes on");
 }
+
+/// Wait until `pid` is gone (or a zombie about to be reaped by init); false at the deadline.
+fn process_gone(pid: i32, within: Duration) -> bool {
+    let end = Instant::now() + within;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
+        if stat.is_empty() || state == Some('Z') {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn children_end_with_rnc_on_every_signal() {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        // The shell and a grandchild it starts: both must go.
+        let (mut r, port) = server(&["-c", "sleep 60 & echo $$ $!; wait"]);
+        let mut c = connect(port);
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        while !line.ends_with(b"\n") {
+            assert_eq!(c.read(&mut b).unwrap(), 1, "the child's pids");
+            line.push(b[0]);
+        }
+        let pids: Vec<i32> = String::from_utf8(line)
+            .unwrap()
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        r.signal(sig);
+        assert_eq!(r.code(SECS10), 128 + sig);
+        for pid in pids {
+            assert!(process_gone(pid, SECS5), "child {pid} outlived rnc ({sig})");
+        }
+    }
+}
