@@ -8,6 +8,7 @@ mod relay;
 mod scan;
 mod serve;
 mod udp_echo;
+mod udp_exec;
 
 use anyhow::Result;
 

@@ -2,11 +2,11 @@
 //! socket, or a child process through its stdin/stdout pipes) by two pumps, with nc's
 //! half-close passed through each way independently. Everything runs on the one loop:
 //! far connects are non-blocking, child pipes are registered like sockets, and children
-//! are reaped on SIGCHLD.
+//! are reaped on SIGCHLD. UDP peers of `--exec` have their own session, `udp_exec.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::process::{ChildStdin, ChildStdout};
 use std::time::{Duration, Instant};
@@ -16,15 +16,14 @@ use mio::event::Event;
 use mio::{Registry, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::access::Access;
 use crate::child;
 use crate::config::{Attach, Config};
 use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{self, Flow, Session};
-use crate::listener::{admit, permitted, Listeners};
+use crate::listener::{admit, Listeners};
 use crate::net::{self, os_message};
-use crate::pump::{Framing, Pump, PumpError, Shaping};
+use crate::pump::{Pump, PumpError, Shaping};
 use crate::stdio::FdKind;
 use crate::unix::{self, UnixAddr};
 
@@ -80,8 +79,6 @@ struct Link {
     up_closed: bool,
     down_closed: bool,
     child_exited: bool,
-    /// A UDP peer's child closed its stdin: hold the peer's datagrams, don't retry.
-    child_stdin_gone: bool,
     peer: Peer,
 }
 
@@ -148,12 +145,6 @@ impl Link {
                 stdin.as_ref().map_or(-1, |s| s.as_raw_fd()),
             ),
         };
-        // A UDP peer: each datagram goes to the child whole; each read of the child's
-        // output goes back as one datagram.
-        let (up_framing, down_framing) = match client.is_datagram() {
-            true => (Framing::DatagramIn, Framing::DatagramOut),
-            false => (Framing::Stream, Framing::Stream),
-        };
         Ok(Link {
             eps: [
                 Endpoint::new(client.fd(), token(id, CLIENT)),
@@ -162,13 +153,12 @@ impl Link {
             ],
             client,
             far,
-            up: Pump::framed(FdKind::Socket, far_kind, Shaping::default(), up_framing),
-            down: Pump::framed(far_kind, FdKind::Socket, Shaping::default(), down_framing),
+            up: Pump::new(FdKind::Socket, far_kind, Shaping::default()),
+            down: Pump::new(far_kind, FdKind::Socket, Shaping::default()),
             connecting,
             up_closed: false,
             down_closed: false,
             child_exited: false,
-            child_stdin_gone: false,
             peer,
         })
     }
@@ -204,42 +194,7 @@ impl Link {
         }
     }
 
-    /// A UDP peer's child has exited with its output sent: if the peer has more to
-    /// say (queued here or on its socket), a new child takes over on the same socket.
-    fn respawn_for_more(&mut self, reg: &Registry, target: &Target) -> io::Result<bool> {
-        let Target::Exec(argv) = target else {
-            return Ok(false);
-        };
-        let Conn::Udp(sock) = &self.client else {
-            return Ok(false);
-        };
-        let mut one = [0u8; 1];
-        let queued = !self.up.is_empty() || sock.peek(&mut one).is_ok();
-        if !queued {
-            return Ok(false);
-        }
-        let far = spawn(argv, &self.client, &self.peer).map_err(io::Error::other)?;
-        self.eps[FAR_R].release(reg);
-        self.eps[FAR_W].release(reg);
-        if let Far::Child { stdin, stdout, .. } = &far {
-            self.eps[FAR_R] = Endpoint::new(stdout.as_raw_fd(), self.eps[FAR_R].token);
-            let w = stdin.as_ref().map_or(-1, |s| s.as_raw_fd());
-            self.eps[FAR_W] = Endpoint::new(w, self.eps[FAR_W].token);
-        }
-        self.far = far;
-        self.down = Pump::framed(
-            FdKind::Pipe,
-            FdKind::Socket,
-            Shaping::default(),
-            Framing::DatagramOut,
-        );
-        self.down_closed = false;
-        self.child_exited = false;
-        self.child_stdin_gone = false;
-        Ok(true)
-    }
-
-    fn step(&mut self, reg: &Registry, now: Instant, target: &Target) -> io::Result<LinkState> {
+    fn step(&mut self, reg: &Registry, now: Instant) -> io::Result<LinkState> {
         if self.connecting.is_some() {
             if !self.finish_connect(now)? {
                 self.eps[FAR_R].set_interest(reg, interest(false, true))?;
@@ -256,16 +211,6 @@ impl Link {
             match self.up.progress(c, far_w, now) {
                 Ok(_) => {}
                 Err(PumpError::Read(e)) => return Err(e),
-                // A UDP peer's child stopped reading: keep its datagrams for the
-                // next child (see respawn_for_more).
-                Err(PumpError::Write(e))
-                    if child
-                        && self.client.is_datagram()
-                        && e.kind() == io::ErrorKind::BrokenPipe =>
-                {
-                    self.eps[FAR_W].writable = false;
-                    self.child_stdin_gone = true;
-                }
                 // The child stopped reading (it exited or closed stdin): the client's
                 // further bytes have nowhere to go.
                 Err(PumpError::Write(e)) if child && e.kind() == io::ErrorKind::BrokenPipe => {
@@ -301,14 +246,11 @@ impl Link {
             true => self.down_closed && (self.up_closed || self.child_exited),
             false => self.up_closed && self.down_closed,
         };
-        if done && self.client.is_datagram() && self.respawn_for_more(reg, target)? {
-            return self.step(reg, now, target);
-        }
         if done {
             return Ok(LinkState::Done);
         }
 
-        let up_w = !self.up_closed && !self.child_stdin_gone && self.up.wants_write(now);
+        let up_w = !self.up_closed && self.up.wants_write(now);
         self.eps[CLIENT].set_interest(
             reg,
             interest(
@@ -338,23 +280,13 @@ impl Link {
     }
 }
 
-/// `-u -l --exec`: the shared UDP sockets where new peers show up.
-struct Intake {
-    socks: Vec<(UdpSocket, Endpoint)>,
-    /// Which link serves each peer.
-    peers: HashMap<SocketAddr, usize>,
-    scratch: Box<[u8]>,
-}
-
 pub struct Relay {
     listeners: Option<Listeners>,
-    intake: Option<Intake>,
     keep_open: bool,
     links: BTreeMap<usize, Link>,
     next_id: usize,
     target: Target,
     max_links: usize,
-    access: Access,
     wait: Option<Duration>,
     verbose: u8,
     numeric: bool,
@@ -371,13 +303,11 @@ impl Relay {
     ) -> Result<Relay> {
         Ok(Relay {
             listeners,
-            intake: None,
             keep_open,
             links: BTreeMap::new(),
             next_id: 0,
             target: Target::resolve(cfg, attach)?,
             max_links: cfg.max_conns,
-            access: cfg.access.clone(),
             wait: cfg.wait,
             verbose: cfg.verbose,
             numeric: cfg.numeric,
@@ -398,60 +328,6 @@ impl Relay {
                 None
             }
         }
-    }
-
-    /// Datagrams on the shared UDP sockets: from a known peer (sent before its own
-    /// socket was connected) they go to its child; from a new peer they start one.
-    fn intake(&mut self) {
-        let Some(mut intake) = self.intake.take() else {
-            return;
-        };
-        for (s, ep) in &mut intake.socks {
-            while ep.readable {
-                let (n, from) = match s.recv_from(&mut intake.scratch) {
-                    Ok(x) => x,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        ep.blocked_read();
-                        break;
-                    }
-                    Err(_) => continue, // an ICMP error for some earlier peer
-                };
-                let bytes = &intake.scratch[..n];
-                let peer = Peer::Inet(from);
-                if let Some(link) = intake
-                    .peers
-                    .get(&from)
-                    .and_then(|id| self.links.get_mut(id))
-                {
-                    link.up.preload(bytes);
-                    continue;
-                }
-                if !permitted(&self.access, &peer, self.verbose, self.numeric)
-                    || self.links.len() >= self.max_links
-                {
-                    continue;
-                }
-                let local = match s.local_addr() {
-                    Ok(l) => l,
-                    Err(_) => continue,
-                };
-                let conn = match net::udp_peer_socket(&local, &from) {
-                    Ok(c) => Conn::Udp(c),
-                    Err(e) => {
-                        self.link_failed(&peer, &e);
-                        continue;
-                    }
-                };
-                super::listen::report_client(&peer, self.verbose, self.numeric);
-                if let Some(id) = self.add(conn, peer) {
-                    if let Some(l) = self.links.get_mut(&id) {
-                        l.up.preload(bytes);
-                    }
-                    intake.peers.insert(from, id);
-                }
-            }
-        }
-        self.intake = Some(intake);
     }
 
     fn link_failed(&mut self, peer: &Peer, e: &anyhow::Error) {
@@ -487,13 +363,6 @@ impl Session for Relay {
             if l.owns(t) {
                 l.on_event(ev);
                 return Ok(());
-            }
-        }
-        if let Some(i) = &mut self.intake {
-            for (_, ep) in &mut i.socks {
-                if ep.token == t {
-                    ep.on_event(ev);
-                }
             }
         }
         if t.0 >= FIRST_LINK {
@@ -543,12 +412,11 @@ impl Session for Relay {
         }
         // Children are reaped in on_child_exit, on SIGCHLD only: a child exists only
         // once its link does, so its signal is read after the link is in place.
-        self.intake();
 
         let mut deadline: Option<Instant> = None;
         let mut done = Vec::new();
         for (&id, l) in self.links.iter_mut() {
-            match l.step(reg, now, &self.target) {
+            match l.step(reg, now) {
                 Ok(LinkState::Alive(d)) => {
                     deadline = match (deadline, d) {
                         (Some(a), Some(b)) => Some(a.min(b)),
@@ -570,21 +438,12 @@ impl Session for Relay {
                     crate::say!("rnc: client {}: {}", l.peer.describe(true), os_message(&e));
                 }
             }
-            if let (Some(i), Peer::Inet(a)) = (&mut self.intake, &l.peer) {
-                i.peers.remove(a);
-            }
             l.close(reg);
             if let Some(li) = &mut self.listeners {
                 li.resume();
             }
         }
 
-        if let Some(i) = &mut self.intake {
-            for (_, ep) in &mut i.socks {
-                ep.set_interest(reg, interest(true, false))?;
-            }
-            return Ok(Flow::Wait(deadline));
-        }
         match &mut self.listeners {
             Some(l) => {
                 let paused = l.arm(reg)?;
@@ -608,24 +467,6 @@ impl Session for Relay {
 /// `rnc -l ... --relay/--exec`: serve clients from the listeners.
 pub fn serve(cfg: &Config, attach: &Attach, listeners: Listeners, keep_open: bool) -> Result<i32> {
     let mut relay = Relay::new(cfg, attach, Some(listeners), keep_open)?;
-    event_loop::run(&mut relay)
-}
-
-/// `rnc -u -l port --exec`: one child per UDP peer.
-pub fn serve_datagrams(cfg: &Config, attach: &Attach, socks: Vec<UdpSocket>) -> Result<i32> {
-    let mut relay = Relay::new(cfg, attach, None, true)?;
-    relay.intake = Some(Intake {
-        socks: socks
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let ep = Endpoint::new(s.as_raw_fd(), Token(super::listen::FIRST_LISTENER + i));
-                (s, ep)
-            })
-            .collect(),
-        peers: HashMap::new(),
-        scratch: vec![0u8; 65536].into_boxed_slice(),
-    });
     event_loop::run(&mut relay)
 }
 
