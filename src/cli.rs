@@ -322,7 +322,8 @@ pub struct Cli {
 
     /// Admit only the peers listed in a file
     ///
-    /// As --allow, one entry a line; # starts a comment.
+    /// As --allow, entries separated by white space or new lines (several
+    /// a line, as ncat writes them); # starts a comment; blank lines skip.
     ///
     /// As ncat --allowfile.
     #[arg(
@@ -351,7 +352,8 @@ pub struct Cli {
 
     /// Refuse the peers listed in a file
     ///
-    /// As --deny, one entry a line; # starts a comment.
+    /// As --deny, entries separated by white space or new lines (several
+    /// a line, as ncat writes them); # starts a comment; blank lines skip.
     ///
     /// As ncat --denyfile.
     #[arg(
