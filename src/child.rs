@@ -182,6 +182,9 @@ mod tests {
     fn a_missing_program_is_an_exec_error() {
         let e = spawn(&["/nonexistent/prog".into()], &[]).err().unwrap();
         let line = format!("{e:#}");
-        assert_eq!(line, "exec /nonexistent/prog: No such file or directory (os error 2)");
+        assert_eq!(
+            line,
+            "exec /nonexistent/prog: No such file or directory (os error 2)"
+        );
     }
 }

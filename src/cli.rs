@@ -416,7 +416,8 @@ pub struct Cli {
     ///
     /// With -l: every line a client sends goes to every other client as
     /// "-> line"; the room is printed on stdout and stdin lines go to all.
-    /// Control bytes other than TAB arrive as \ooo; UTF-8 passes. A client
+    /// Control bytes other than TAB, and bidi controls, arrive as \ooo;
+    /// other UTF-8 passes. A client
     /// more than 1 MiB behind is disconnected. Implies -k.
     ///
     /// As ncat --chat, with the seed's "-> " format, the room shown on

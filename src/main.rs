@@ -24,8 +24,8 @@
 mod access;
 mod bridge;
 mod buf;
-mod child;
 mod chat;
+mod child;
 mod cli;
 mod config;
 mod conn;

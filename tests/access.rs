@@ -95,9 +95,22 @@ fn allowfile_in_ncat_form_several_a_line() {
     let dir = std::env::temp_dir().join(format!("rnc-acl-ncat-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("allow");
-    std::fs::write(&f, "\n# ncat's form\n\n127.0.0.5 localhost\t127.0.0.2  # two a line\n\n").unwrap();
+    std::fs::write(
+        &f,
+        "\n# ncat's form\n\n127.0.0.5 localhost\t127.0.0.2  # two a line\n\n",
+    )
+    .unwrap();
     // Without -n: the file names a host.
-    let mut r = rnc(["-v", "-k", "-l", "127.0.0.1", "0", "--allowfile", f.to_str().unwrap()]).spawn();
+    let mut r = rnc([
+        "-v",
+        "-k",
+        "-l",
+        "127.0.0.1",
+        "0",
+        "--allowfile",
+        f.to_str().unwrap(),
+    ])
+    .spawn();
     let port = r.listen_port();
     std::fs::remove_dir_all(&dir).unwrap();
     // localhost is 127.0.0.1: let in, as is 127.0.0.2; 127.0.0.9 is not.

@@ -303,7 +303,11 @@ fn exec_of_a_missing_program_is_an_error_line_and_exit_1() {
             _ => &format!("rnc: exec {plain}: Permission denied"),
         };
         assert!(r.err_lines.iter().any(|l| l == want), "{:?}", r.err_lines);
-        assert!(!r.err_lines.iter().any(|l| l.contains("fatal")), "{:?}", r.err_lines);
+        assert!(
+            !r.err_lines.iter().any(|l| l.contains("fatal")),
+            "{:?}",
+            r.err_lines
+        );
     }
     let _ = std::fs::remove_file(&plain);
     // Connect mode: the connection rnc made is the client.
@@ -311,17 +315,34 @@ fn exec_of_a_missing_program_is_an_error_line_and_exit_1() {
     let mut r = rnc(["-n", "127.0.0.1", &p.to_string(), "-e", "/nonexistent/prog"]).spawn();
     let _s = accept(&l, SECS5);
     assert_eq!(r.code(SECS5), 1);
-    r.wait_err("rnc: exec /nonexistent/prog: No such file or directory", SECS5);
+    r.wait_err(
+        "rnc: exec /nonexistent/prog: No such file or directory",
+        SECS5,
+    );
 }
 
 #[test]
 fn exec_failure_with_k_closes_that_client_and_goes_on() {
-    let mut r = rnc(["-n", "-k", "-l", "127.0.0.1", "0", "-e", "/nonexistent/prog", "-v"]).spawn();
+    let mut r = rnc([
+        "-n",
+        "-k",
+        "-l",
+        "127.0.0.1",
+        "0",
+        "-e",
+        "/nonexistent/prog",
+        "-v",
+    ])
+    .spawn();
     let port = r.listen_port();
     for n in 1..=2 {
         let mut c = connect(port);
         assert!(read_to_end(&mut c).is_empty());
-        r.wait_err_count("exec /nonexistent/prog: No such file or directory", n, SECS5);
+        r.wait_err_count(
+            "exec /nonexistent/prog: No such file or directory",
+            n,
+            SECS5,
+        );
     }
     assert!(r.running(), "the server goes on");
 }

@@ -237,7 +237,17 @@ fn children_at_most(r: &Rnc, n: usize, within: Duration) -> bool {
 fn exec_retires_idle_peers() {
     // cat never exits by itself (UDP has no EOF): -w 1 retires each peer after 1 s idle.
     let mut r = rnc([
-        "-n", "-u", "-l", "-k", "-w", "1", "-v", "127.0.0.1", "0", "-e", "/bin/cat",
+        "-n",
+        "-u",
+        "-l",
+        "-k",
+        "-w",
+        "1",
+        "-v",
+        "127.0.0.1",
+        "0",
+        "-e",
+        "/bin/cat",
     ])
     .spawn();
     let port = r.bound_port();
@@ -256,7 +266,18 @@ fn exec_retires_idle_peers() {
 #[test]
 fn exec_children_are_bounded_by_max_conns() {
     let mut r = rnc([
-        "-n", "-u", "-l", "-k", "-v", "-w", "1", "--max-conns", "2", "127.0.0.1", "0", "-e",
+        "-n",
+        "-u",
+        "-l",
+        "-k",
+        "-v",
+        "-w",
+        "1",
+        "--max-conns",
+        "2",
+        "127.0.0.1",
+        "0",
+        "-e",
         "/bin/cat",
     ])
     .spawn();
@@ -267,7 +288,10 @@ fn exec_children_are_bounded_by_max_conns() {
         assert_eq!(recv(p).0, b"hi\n");
     }
     c.send_to(b"me too\n", ("127.0.0.1", port)).unwrap();
-    r.wait_err("--max-conns 2 reached: dropped a datagram from 127.0.0.1", SECS5);
+    r.wait_err(
+        "--max-conns 2 reached: dropped a datagram from 127.0.0.1",
+        SECS5,
+    );
     assert!(crate::relay::children_of(r.child.id()).len() <= 2);
     // Once a and b are retired (idle), c is served.
     assert!(children_at_most(&r, 0, SECS10));

@@ -285,8 +285,7 @@ impl UdpExec {
                 Ok(State::Alive(d)) => deadline = Some(deadline.map_or(d, |x| x.min(d))),
                 Ok(State::Done) => {
                     let peer = Peer::Inet(*addr);
-                    if l.exited && matches!(l.respawn_for_more(reg, &peer, &self.argv), Ok(true))
-                    {
+                    if l.exited && matches!(l.respawn_for_more(reg, &peer, &self.argv), Ok(true)) {
                         // Step again at once: the new child's pipes are ready.
                         deadline = Some(now);
                         continue;
