@@ -322,7 +322,8 @@ pub struct Cli {
 
     /// Admit only the peers listed in a file
     ///
-    /// As --allow, one entry a line; # starts a comment.
+    /// As --allow, entries separated by white space or new lines (several
+    /// a line, as ncat writes them); # starts a comment; blank lines skip.
     ///
     /// As ncat --allowfile.
     #[arg(
@@ -351,7 +352,8 @@ pub struct Cli {
 
     /// Refuse the peers listed in a file
     ///
-    /// As --deny, one entry a line; # starts a comment.
+    /// As --deny, entries separated by white space or new lines (several
+    /// a line, as ncat writes them); # starts a comment; blank lines skip.
     ///
     /// As ncat --denyfile.
     #[arg(
@@ -414,8 +416,9 @@ pub struct Cli {
     ///
     /// With -l: every line a client sends goes to every other client as
     /// "-> line"; the room is printed on stdout and stdin lines go to all.
-    /// Control bytes other than TAB arrive as \ooo; UTF-8 passes. A client
-    /// that stops reading is disconnected after --stall-timeout. Implies -k.
+    /// Control bytes other than TAB, and bidi controls, arrive as \ooo;
+    /// other UTF-8 passes. A client that stops reading is disconnected
+    /// after --stall-timeout. Implies -k.
     ///
     /// As ncat --chat, with the seed's "-> " format, the room shown on
     /// stdout and no client able to stall the others.

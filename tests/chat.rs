@@ -354,3 +354,23 @@ fn a_client_that_never_speaks_stays_and_hears_everything() {
     assert!(r.running());
     let _ = port;
 }
+
+#[test]
+fn bidi_controls_are_escaped_in_lines_and_refused_in_names() {
+    let (mut r, port, mut c) = room(&["--chat-names"], 1);
+    expect(&mut c[0], b"-> * you are user1; /nick NAME renames\n");
+    c.push(connect(port));
+    r.wait_err_count("Connection received on", 2, SECS5);
+    expect(&mut c[1], b"-> * you are user2; /nick NAME renames\n");
+    expect(&mut c[0], b"-> * user2 joined\n");
+    // U+202E would show "txt.exe" as "exe.txt"; it arrives as visible octal escapes.
+    c[0].write_all("see \u{202e}txt.exe\n".as_bytes()).unwrap();
+    expect(&mut c[1], b"-> [user1] see \\342\\200\\256txt.exe\n");
+    c[0].write_all("/nick ad\u{2067}min\n".as_bytes()).unwrap();
+    expect(
+        &mut c[0],
+        b"-> * names have no spaces, brackets, control or bidi characters\n",
+    );
+    c[0].write_all(b"still user1\n").unwrap();
+    expect(&mut c[1], b"-> [user1] still user1\n");
+}

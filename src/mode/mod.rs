@@ -7,6 +7,7 @@ mod relay;
 mod scan;
 mod serve;
 mod udp_echo;
+mod udp_exec;
 
 use anyhow::Result;
 
