@@ -261,7 +261,6 @@ pub struct Cli {
     #[arg(
         long = "relay",
         value_name = "target",
-        conflicts_with_all = ["exec", "sh_exec"],
         value_hint = ValueHint::Other,
         hide_short_help = true,
         verbatim_doc_comment

@@ -174,6 +174,10 @@ pub struct IoRules {
 
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config> {
+        // The flag table first: every flag works in the mode or is refused here.
+        if let Some(line) = crate::flags::refusal(&cli) {
+            bail!("{line}");
+        }
         let family = match (cli.ipv4, cli.ipv6) {
             (true, _) => Family::V4,
             (_, true) => Family::V6,

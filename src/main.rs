@@ -31,6 +31,7 @@ mod config;
 mod conn;
 mod endpoint;
 mod event_loop;
+mod flags;
 mod hub;
 mod listener;
 mod mode;

@@ -11,6 +11,7 @@ mod core;
 mod docs;
 mod echo;
 mod faults;
+mod flags;
 mod listen;
 mod relay;
 mod scan;
