@@ -385,7 +385,7 @@ impl Config {
         if attach.is_some() && serve_kind.is_some() {
             bail!("cannot use --echo, --chat or --broker with --relay, --exec or --sh-exec");
         }
-        let connect_mode = matches!(mode, Mode::Connect { .. });
+        let scan_mode = matches!(mode, Mode::Scan(_));
         Ok(Config {
             mode,
             family,
@@ -403,7 +403,7 @@ impl Config {
                 interval,
                 send_eof: cli.send_eof || quit.is_some(),
                 quit_after_eof: quit,
-                idle_timeout: if connect_mode { wait } else { None },
+                idle_timeout: if scan_mode { None } else { wait },
             },
             attach,
             access,
@@ -556,6 +556,8 @@ mod tests {
         assert_eq!(c.io.quit_after_eof, None);
         assert!(!c.io.send_eof);
         let c = cfg(&["-w", "2", "-l", "1"]).unwrap();
+        assert_eq!(c.io.idle_timeout, Some(Duration::from_secs(2)));
+        let c = cfg(&["-w", "2", "-z", "h", "1"]).unwrap();
         assert_eq!(c.io.idle_timeout, None);
         let c = cfg(&["-w", "500ms", "h", "1"]).unwrap();
         assert_eq!(c.io.idle_timeout, Some(Duration::from_millis(500)));

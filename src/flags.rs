@@ -24,6 +24,8 @@ pub enum Col {
     Exec,
 }
 
+// The man page and the flag-table test read the columns, samples and roles.
+#[allow(dead_code)]
 pub const COLS: [Col; 11] = [
     Col::Connect,
     Col::Listen,
@@ -73,6 +75,7 @@ pub enum Role {
     Listen,
 }
 
+#[allow(dead_code)]
 pub struct Row {
     pub flag: &'static str,
     /// The flag as the tests pass it (with a value where it takes one).
@@ -90,6 +93,7 @@ impl Row {
     /// The cell as the man page shows it: the exact line (without `rnc: `) where the
     /// flag is refused, `None` for "yes". -u and -U modify a mode: unless they refuse
     /// the flag themselves, their cell is that of the mode the row is tested in.
+    #[allow(dead_code)]
     pub fn cell(&self, col: Col) -> Option<String> {
         match col {
             Udp | Unix if self.refused_in(col).is_none() => self.refused_in(match self.role {

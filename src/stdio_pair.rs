@@ -61,9 +61,16 @@ impl StdinSource {
         self.eof && self.buf.len() == 0 && self.hold_until.is_none()
     }
 
-    /// Read stdin (if `may_read`) and hand what may go now to `out`: everything read,
-    /// or with `-i` one line per interval. Returns true if more may be ready at once.
-    pub fn take(&mut self, now: Instant, may_read: bool, out: impl FnOnce(&[u8])) -> Result<bool> {
+    /// Read stdin (if `may_read`) and hand what may go now to `out`: everything read
+    /// (at most `max` bytes), or with `-i` one line per interval. Returns true if more
+    /// may be ready at once.
+    pub fn take(
+        &mut self,
+        now: Instant,
+        may_read: bool,
+        max: usize,
+        out: impl FnOnce(&[u8]),
+    ) -> Result<bool> {
         if self.hold_until.is_some_and(|t| now < t) {
             return Ok(false);
         }
@@ -73,6 +80,7 @@ impl StdinSource {
             more = self.read()?;
         }
         let bytes = self.buf.bytes();
+        let bytes = &bytes[..bytes.len().min(max)];
         let n = match self.interval {
             None => bytes.len(),
             Some(_) => match bytes.iter().position(|&b| b == b'\n') {

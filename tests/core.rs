@@ -2,7 +2,7 @@
 //! is stopped are all served, and stdin's rules (-C, -i, -w) hold with -k.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -151,4 +151,55 @@ fn keep_open_closes_a_client_idle_for_w() {
     assert!(start.elapsed() < SECS5);
     r.wait_err("Connection closed on", SECS5);
     assert!(r.running());
+}
+
+#[test]
+fn exec_with_crlf_sends_the_programs_lines_with_cr_lf() {
+    // ncat -C --sh-exec: the program's output reaches the client as CR LF lines.
+    let (mut r, port) = listener(&["-C", "-c", "printf 'ABC\\nDEF\\n'"]);
+    let mut c = connect(port);
+    r.wait_err("Connection received", SECS5);
+    assert_eq!(read_to_end(&mut c), b"ABC\r\nDEF\r\n");
+}
+
+#[test]
+fn relay_and_exec_close_a_link_idle_for_w() {
+    let target = TcpListener::bind("127.0.0.1:0").unwrap();
+    let to = format!("127.0.0.1:{}", target.local_addr().unwrap().port());
+    let held = thread::spawn(move || target.accept().unwrap());
+    for attach in [["--relay", to.as_str()], ["-e", "/bin/cat"]] {
+        let (mut r, port) = server(&["-w", "300ms", attach[0], attach[1]]);
+        let mut c = connect(port);
+        c.write_all(b"x\n").unwrap();
+        let mut buf = [0u8; 16];
+        let start = Instant::now();
+        // The link goes quiet; rnc ends it (EOF here) well before the 5 s read timeout.
+        while c.read(&mut buf).unwrap() > 0 {}
+        assert!(start.elapsed() < SECS5, "{attach:?}");
+        r.wait_err("idle (-w)", SECS5);
+        assert!(r.running());
+    }
+    drop(held.join().unwrap());
+}
+
+#[test]
+fn udp_keep_open_takes_interval_and_wait() {
+    // -u -l -k -i: one stdin line per datagram, one interval apart.
+    let mut r = rnc(["-v", "-n", "-u", "-l", "-k", "-i", "200ms", "127.0.0.1", "0"]).spawn();
+    let port = r.bound_port();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(SECS5)).unwrap();
+    peer.send_to(b"hi\n", ("127.0.0.1", port)).unwrap();
+    assert_eq!(r.read_out(3, SECS5), b"hi\n");
+    r.send(b"a\nb\n");
+    let mut buf = [0u8; 64];
+    let start = Instant::now();
+    let n = peer.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"a\n");
+    let n = peer.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"b\n");
+    assert!(start.elapsed() >= Duration::from_millis(150));
+    // -u -l -k -w: rnc exits once nothing moved for that long.
+    let mut r = rnc(["-n", "-u", "-l", "-k", "-w", "300ms", "127.0.0.1", "0"]).spawn();
+    assert_eq!(r.code(SECS5), 0);
 }

@@ -24,7 +24,8 @@ use crate::buf::{MemBuf, Step, MEM_CAP};
 use crate::config::{Config, IoRules};
 use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
-use crate::event_loop::{self, Flow, Session};
+use crate::event_loop::{self, earliest, Flow, Session};
+use crate::stdio_pair::StdinSource;
 use crate::listener::permitted;
 use crate::net::{self, os_message, SockOpts};
 use crate::pump::MAX_DATAGRAM;
@@ -221,7 +222,7 @@ impl Session for FirstPeer {
 /// `-u -l -k`: every peer is heard; stdin answers the latest.
 struct Serve {
     socks: Vec<(Socket, Endpoint)>,
-    stdin_ep: Endpoint,
+    stdin: StdinSource,
     stdout_ep: Endpoint,
     /// Datagrams received, on their way to stdout.
     out: MemBuf,
@@ -231,10 +232,8 @@ struct Serve {
     last: Option<(usize, SockAddr)>,
     seen: HashSet<Peer>,
     scratch: Box<[MaybeUninit<u8>]>,
-    stdin_eof: bool,
-    /// `-C`: the last stdin byte was a CR.
-    after_cr: bool,
-    eof_at: Option<Instant>,
+    /// `-w`: the last datagram either way.
+    active_at: Instant,
     io: IoRules,
     verbose: u8,
     numeric: bool,
@@ -245,16 +244,14 @@ impl Serve {
     fn new(socks: Vec<(Socket, Endpoint)>, cfg: &Config) -> Serve {
         Serve {
             socks,
-            stdin_ep: Endpoint::new(stdio::STDIN, STDIN),
+            stdin: StdinSource::new(&cfg.io),
             stdout_ep: Endpoint::new(stdio::STDOUT, STDOUT),
             out: MemBuf::new(MEM_CAP),
             pending: MemBuf::new(MAX_DATAGRAM * 2),
             last: None,
             seen: HashSet::new(),
             scratch: vec![MaybeUninit::uninit(); RECV_ROOM].into_boxed_slice(),
-            stdin_eof: cfg.io.no_stdin,
-            after_cr: false,
-            eof_at: None,
+            active_at: Instant::now(),
             io: cfg.io.clone(),
             verbose: cfg.verbose,
             numeric: cfg.numeric,
@@ -344,7 +341,7 @@ impl Serve {
 impl Session for Serve {
     fn on_event(&mut self, _reg: &Registry, ev: &Event) -> Result<()> {
         match ev.token() {
-            STDIN => self.stdin_ep.on_event(ev),
+            STDIN => self.stdin.on_event(ev),
             STDOUT => self.stdout_ep.on_event(ev),
             t => {
                 for (_, ep) in &mut self.socks {
@@ -369,45 +366,35 @@ impl Session for Serve {
                 }
             }
             // Read stdin only once someone can be answered, one datagram at a time.
-            if !self.stdin_eof
-                && self.stdin_ep.readable
-                && self.pending.len() == 0
-                && self.last.is_some()
-            {
-                let step = match self.io.crlf {
-                    true => {
-                        self.pending
-                            .fill_crlf_from(stdio::STDIN, MAX_DATAGRAM, &mut self.after_cr)
-                    }
-                    false => self.pending.fill_from(stdio::STDIN, MAX_DATAGRAM),
-                };
-                match step.map_err(|e| anyhow!("read from stdin failed: {}", os_message(&e)))? {
-                    Step::Moved(_) => moved = true,
-                    Step::Eof => {
-                        self.stdin_eof = true;
-                        self.eof_at = Some(now);
-                    }
-                    Step::Blocked => self.stdin_ep.blocked_read(),
-                    Step::Full => {}
-                }
+            if self.pending.len() == 0 && self.last.is_some() {
+                let pending = &mut self.pending;
+                moved |= self
+                    .stdin
+                    .take(now, true, MAX_DATAGRAM, |b| pending.push(b))?;
             }
             moved |= self.send();
             if !moved {
                 break;
             }
+            self.active_at = now;
         }
-        let mut deadline = None;
-        if let (Some(q), Some(at)) = (self.io.quit_after_eof, self.eof_at) {
-            if now >= at + q {
-                return Ok(Flow::Exit(0));
-            }
-            deadline = Some(at + q);
+        self.deadline(now, reg)
+    }
+}
+
+impl Serve {
+    /// `-q` after stdin's end, `-w` after the last datagram: exit, or when to look again.
+    fn deadline(&mut self, now: Instant, reg: &Registry) -> Result<Flow> {
+        let quit = self
+            .io
+            .quit_after_eof
+            .and_then(|q| Some(self.stdin.done_at? + q));
+        let idle = self.io.idle_timeout.map(|w| self.active_at + w);
+        if quit.is_some_and(|t| now >= t) || idle.is_some_and(|t| now >= t) {
+            return Ok(Flow::Exit(0));
         }
-        let want_stdin = !self.stdin_eof && self.pending.len() == 0 && self.last.is_some();
-        if !self.io.no_stdin {
-            self.stdin_ep
-                .set_interest(reg, interest(want_stdin, false))?;
-        }
+        let want_stdin = self.pending.len() == 0 && self.last.is_some();
+        self.stdin.arm(reg, want_stdin)?;
         self.stdout_ep
             .set_interest(reg, interest(false, self.out.len() > 0))?;
         let room = self.out.room() >= RECV_ROOM;
@@ -416,6 +403,9 @@ impl Session for Serve {
             let w = self.pending.len() > 0 && sending == Some(i);
             ep.set_interest(reg, interest(room, w))?;
         }
-        Ok(Flow::Wait(deadline))
+        let wake = [quit, idle, self.stdin.deadline()]
+            .into_iter()
+            .fold(None, earliest);
+        Ok(Flow::Wait(wake))
     }
 }

@@ -20,7 +20,7 @@ use crate::child;
 use crate::config::{Attach, Config};
 use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
-use crate::event_loop::{self, Flow, Session};
+use crate::event_loop::{self, earliest, Flow, Session};
 use crate::listener::{admit, Listeners};
 use crate::net::{self, os_message};
 use crate::pump::{Pump, PumpError, Shaping};
@@ -80,11 +80,26 @@ struct Link {
     down_closed: bool,
     child_exited: bool,
     peer: Peer,
+    /// `-w`: the link closes after this long with no byte either way.
+    idle: Option<Duration>,
+    /// The last instant a byte moved, and the byte counts then.
+    active_at: Instant,
+    moved: u64,
 }
 
 enum LinkState {
     Alive(Option<Instant>),
     Done,
+    /// No byte moved for `-w`.
+    Idle,
+}
+
+/// What every link of a relay shares.
+struct LinkRules {
+    /// `-w`: bound on the far connect, and on a link's silence.
+    wait: Option<Duration>,
+    /// `-C` (with -e/-c): CR LF line ends from the program.
+    crlf: bool,
 }
 
 fn token(id: usize, idx: usize) -> Token {
@@ -107,8 +122,9 @@ impl Link {
         client: Conn,
         peer: Peer,
         target: &Target,
-        wait: Option<Duration>,
+        rules: &LinkRules,
     ) -> Result<Link> {
+        let wait = rules.wait;
         client.set_nonblocking()?;
         let (far, connecting, far_kind) = match target {
             Target::Tcp { addr, .. } => {
@@ -154,7 +170,18 @@ impl Link {
             client,
             far,
             up: Pump::new(FdKind::Socket, far_kind, Shaping::default()),
-            down: Pump::new(far_kind, FdKind::Socket, Shaping::default()),
+            // -C with -e/-c: the program's LF line ends reach the client as CR LF.
+            down: Pump::new(
+                far_kind,
+                FdKind::Socket,
+                Shaping {
+                    crlf: rules.crlf,
+                    interval: None,
+                },
+            ),
+            idle: wait,
+            active_at: Instant::now(),
+            moved: 0,
             connecting,
             up_closed: false,
             down_closed: false,
@@ -249,6 +276,14 @@ impl Link {
         if done {
             return Ok(LinkState::Done);
         }
+        let moved = self.up.total + self.down.total;
+        if moved != self.moved {
+            (self.moved, self.active_at) = (moved, now);
+        }
+        let idle_at = self.idle.map(|w| self.active_at + w);
+        if idle_at.is_some_and(|t| now >= t) {
+            return Ok(LinkState::Idle);
+        }
 
         let up_w = !self.up_closed && self.up.wants_write(now);
         self.eps[CLIENT].set_interest(
@@ -266,7 +301,7 @@ impl Link {
         } else {
             self.eps[w].set_interest(reg, interest(self.down.wants_read(), up_w))?;
         }
-        Ok(LinkState::Alive(None))
+        Ok(LinkState::Alive(idle_at))
     }
 
     /// A child still running sees its pipes close here, exits, and is reaped later
@@ -287,7 +322,7 @@ pub struct Relay {
     next_id: usize,
     target: Target,
     max_links: usize,
-    wait: Option<Duration>,
+    rules: LinkRules,
     verbose: u8,
     numeric: bool,
     /// Connect mode: the error that ended the only link, for the exit code.
@@ -308,7 +343,10 @@ impl Relay {
             next_id: 0,
             target: Target::resolve(cfg, attach)?,
             max_links: cfg.max_conns,
-            wait: cfg.wait,
+            rules: LinkRules {
+                wait: cfg.wait,
+                crlf: cfg.io.crlf,
+            },
             verbose: cfg.verbose,
             numeric: cfg.numeric,
             failed: None,
@@ -318,7 +356,7 @@ impl Relay {
     fn add(&mut self, client: Conn, peer: Peer) -> Option<usize> {
         let id = self.next_id;
         self.next_id += 1;
-        match Link::open(id, client, peer.clone(), &self.target, self.wait) {
+        match Link::open(id, client, peer.clone(), &self.target, &self.rules) {
             Ok(l) => {
                 self.links.insert(id, l);
                 Some(id)
@@ -417,13 +455,14 @@ impl Session for Relay {
         let mut done = Vec::new();
         for (&id, l) in self.links.iter_mut() {
             match l.step(reg, now) {
-                Ok(LinkState::Alive(d)) => {
-                    deadline = match (deadline, d) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    }
-                }
+                Ok(LinkState::Alive(d)) => deadline = earliest(deadline, d),
                 Ok(LinkState::Done) => done.push((id, None)),
+                Ok(LinkState::Idle) => {
+                    if self.verbose > 0 {
+                        crate::say!("Connection closed on {}: idle (-w)", l.peer.describe(true));
+                    }
+                    done.push((id, None))
+                }
                 Err(e) => done.push((id, Some(e))),
             }
         }
@@ -452,10 +491,7 @@ impl Session for Relay {
             }
             Some(l) => {
                 let paused = l.arm(reg)?;
-                deadline = match (deadline, paused) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+                deadline = earliest(deadline, paused);
             }
             None if self.links.is_empty() => {
                 return match self.failed.take() {
