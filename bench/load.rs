@@ -574,15 +574,14 @@ fn kv(pairs: &[(&str, String)]) -> String {
         .join(" ")
 }
 
-fn chat(a: &Args, idle: bool) -> String {
+fn chat(a: &Args, l: &mut Load, idle: bool) -> String {
     let size = a.size;
     let addr: SocketAddr = ([127, 0, 0, 1], a.port).into();
     let t_start = Instant::now();
     let deadline = t_start + Duration::from_secs_f64(a.deadline);
-    let mut l = Load::new();
     let connected = l.connect(&addr, a.clients, a.parallel, a.gap_us, deadline);
     let connect_s = t_start.elapsed().as_secs_f64();
-    let synced = sync(&mut l, deadline);
+    let synced = sync(l, deadline);
     let n = a.clients;
     let members: Vec<usize> = (0..l.clients.len())
         .filter(|&i| l.clients[i].open() && l.clients[i].synced)
@@ -753,12 +752,11 @@ fn chat(a: &Args, idle: bool) -> String {
     kv(&out)
 }
 
-fn slow(a: &Args) -> String {
+fn slow(a: &Args, l: &mut Load) -> String {
     let size = a.size;
     let addr: SocketAddr = ([127, 0, 0, 1], a.port).into();
     let t_start = Instant::now();
     let deadline = t_start + Duration::from_secs_f64(a.deadline);
-    let mut l = Load::new();
     // Client 0 stalls (tiny receive buffer, never read); 1 sends; the rest read.
     let want = 2 + a.receivers;
     let connected = l.connect_with(&addr, 1, 1, 0, deadline, |_| Some(4096));
@@ -772,7 +770,7 @@ fn slow(a: &Args) -> String {
     // The stalled client takes no part in the sync: it reads nothing, ever.
     l.clients[0].mute = true;
     l.clients[0].synced = true;
-    let synced = sync(&mut l, deadline) - 1;
+    let synced = sync(l, deadline) - 1;
     let mut out = vec![
         ("connected", format!("{connected}/{want}")),
         ("synced", format!("{}/{}", synced, want - 1)),
@@ -898,11 +896,10 @@ fn pattern_runs(
     true
 }
 
-fn echo(a: &Args) -> String {
+fn echo(a: &Args, l: &mut Load) -> String {
     let addr: SocketAddr = ([127, 0, 0, 1], a.port).into();
     let t_start = Instant::now();
     let deadline = t_start + Duration::from_secs_f64(a.deadline);
-    let mut l = Load::new();
     let connected = l.connect(&addr, a.clients, a.parallel, a.gap_us, deadline);
     let setup_s = t_start.elapsed().as_secs_f64();
     let n = l.clients.len();
@@ -1148,10 +1145,9 @@ const STALLED: usize = 0;
 const FLOODER: usize = 1;
 const READER: usize = 2;
 
-fn flood(a: &Args) -> String {
+fn flood(a: &Args, l: &mut Load) -> String {
     let addr: SocketAddr = ([127, 0, 0, 1], a.port).into();
     let deadline = Instant::now() + Duration::from_secs_f64(a.deadline);
-    let mut l = Load::new();
     // The stalled client first (tiny receive buffer, never reads or writes), so the
     // server has taken it in before the two others sync.
     let connected = l.connect_with(&addr, 1, 1, 0, deadline, |_| Some(4096))
@@ -1163,7 +1159,7 @@ fn flood(a: &Args) -> String {
     }
     l.clients[STALLED].mute = true;
     l.clients[STALLED].synced = true;
-    let synced = sync_by(&mut l, deadline, FLOODER, READER);
+    let synced = sync_by(l, deadline, FLOODER, READER);
     out.push(("synced", format!("{synced}/3")));
     if synced < 3 {
         out.push(("complete", "0/1".into()));
@@ -1177,7 +1173,7 @@ fn flood(a: &Args) -> String {
     let port = l.clients[STALLED].sock.local_addr().map_or(0, |s| s.port());
     println!("flood stalled_port={port}");
     let _ = io::stdout().flush();
-    let (check, sent, wall, flood_s) = flood_run(a, &mut l, deadline);
+    let (check, sent, wall, flood_s) = flood_run(a, l, deadline);
     let reader_closed = !l.clients[READER].open();
     let stalled_eof = closed_by_server(&mut l.clients[STALLED], Duration::from_secs(2));
     let total = (a.bytes / a.size) as u64;
@@ -1443,12 +1439,14 @@ fn main() -> ExitCode {
         }
     };
     raise_nofile();
+    // The clients live here, so that they stay connected until stdin closes (--linger).
+    let mut l = Load::new();
     let line = match a.mode.as_str() {
-        "chat" => chat(&a, false),
-        "idle" => chat(&a, true),
-        "slow" => slow(&a),
-        "flood" => flood(&a),
-        "echo" => echo(&a),
+        "chat" => chat(&a, &mut l, false),
+        "idle" => chat(&a, &mut l, true),
+        "slow" => slow(&a, &mut l),
+        "flood" => flood(&a, &mut l),
+        "echo" => echo(&a, &mut l),
         "rate" => rate(&a),
         "target" => return target(&a),
         m => {
