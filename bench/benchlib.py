@@ -644,6 +644,16 @@ def start_generator(scope, nbytes, stdout_fd):
                         subprocess.DEVNULL, stdout_fd)
 
 
+def generator_pipe(scope, nbytes, pipe_size):
+    """A generator of `nbytes` into a pipe of `pipe_size`: (generator, read end)."""
+    r, w = make_pipe(pipe_size)
+    scope.fd(r)
+    scope.fd(w)
+    gen = start_generator(scope, nbytes, w)
+    scope.close(w)
+    return gen, r
+
+
 # --------------------------------------------------------------------------
 # Readiness without probes: wait for the LISTEN socket in /proc/net/tcp{,6}.
 # A probe connect() would be a client (the one an nc server accepts, or one a
@@ -690,19 +700,25 @@ def socket_inodes(pid):
     return inodes
 
 
-def wait_listen(port, server, deadline):
-    """True once `server` has a LISTEN socket on `port`; False on exit/deadline."""
+def wait_held(listening, server, deadline):
+    """True once `server` holds one of the sockets `listening()` returns (inodes);
+    False when it exits or at the deadline."""
     while True:
-        inodes = listen_inodes(port)
+        inodes = listening()
         if inodes:
             try:
                 if inodes & socket_inodes(server.pid):
                     return True
             except OSError:
-                return True  # cannot inspect its fds: trust the port
+                return True  # cannot inspect its fds: trust the listener
         if server.done.is_set() or time.perf_counter() >= deadline:
             return False
         time.sleep(0.001)
+
+
+def wait_listen(port, server, deadline):
+    """True once `server` has a LISTEN socket on `port`; False on exit/deadline."""
+    return wait_held(lambda: listen_inodes(port), server, deadline)
 
 
 def pick_port(ctx):

@@ -1,15 +1,12 @@
-"""Server benchmarks for bench/chat and bench/echo: rnc's --chat and --echo next to
-ncat and socat, with many clients, on 127.0.0.1.
+"""Server benchmarks for bench/chat and bench/echo: rnc's --chat, --broker and
+--echo next to ncat and socat, with many clients, on 127.0.0.1.
 
-Python 3 standard library only; Linux only (it reads /proc). The clients are one
-process, the load client (bench/load.rs, built as `cargo build --release --example
-load`), which connects them all, drives them on one epoll loop and prints one
-`key=value` line per run. This script starts each server, runs the load client
-against it, reads the server's peak RSS and CPU time with wait4, and prints the
-figures and the goals as PASS/FAIL lines. See README.md beside this file.
-
-Process plumbing (Scope, Child, the clean spawn that makes ru_maxrss the tool's
-own, wait_listen, pick_port) comes from bench/throughput.
+The clients are one process, the load client (bench/load.rs, built as `cargo
+build --release --example load`), which drives them all on one epoll loop and
+prints one `key=value` line per run.  This module starts each server, runs the
+load client against it, reads the server's peak RSS and CPU time with wait4,
+and prints the figures and the goals as PASS/FAIL lines; `HELP` is the method
+text of each script's --help.
 """
 
 import argparse
@@ -18,7 +15,6 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import threading
 import time
 
@@ -73,7 +69,6 @@ STALL_MARGIN_S = 5.0            # the stalled client must be gone by the timeout
 STALL_TIMEOUT_MAX_S = 5.0       # the longest stall timeout the issue allows
 STALL_FLAG = "--stall-timeout"
 
-
 def stall_scenario(nbytes):
     """The `stall` row for a flood of `nbytes`: its deadline allows 1.5 times the
     slow reader's pace, plus 20 s for the stall timeout and setup."""
@@ -84,7 +79,6 @@ def stall_scenario(nbytes):
                      "--read-every-ms", str(STALL_READ_EVERY_MS)],
             "metric": "MBps", "tools": ["rnc", "rnc-broker", "ncat", "ncat-broker"],
             "watch_stall": True}
-
 
 SCENARIOS = {
     "chat": [
@@ -127,25 +121,9 @@ SCENARIOS = {
 # Process-tree RSS, for servers that fork a process per client.
 # --------------------------------------------------------------------------
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # --------------------------------------------------------------------------
 # One run
 # --------------------------------------------------------------------------
-
-
 
 class StallWatcher(threading.Thread):
     """How long after the flood's start the server stops holding a socket to the
@@ -172,14 +150,12 @@ class StallWatcher(threading.Thread):
                 return
             self.stop.wait(self.every)
 
-
 def server_argv(ctx, scen, tool, port):
     spec = SERVERS[ctx.bench][tool]
     argv = spec["argv"](ctx.exes[tool], port)
     if scen.get("watch_stall") and spec["exe"] == "rnc":
         argv += ctx.stall_args
     return argv
-
 
 def start_server(ctx, scope, scen, tool):
     """(server, port, stderr file), or (None, reason, None)."""
@@ -194,7 +170,6 @@ def start_server(ctx, scope, scen, tool):
         return None, "server setup: %s: %s" % (why, B.tail_of(srv_err)), None
     return server, port, srv_err
 
-
 def read_load(load, server, port):
     """The load client's figures line; a `flood stalled_port=P` line before it
     starts a StallWatcher.  Returns (line, watcher or None)."""
@@ -206,7 +181,6 @@ def read_load(load, server, port):
             watcher.start()
             continue
         return line, watcher
-
 
 def run_load(ctx, scope, scen, server, port):
     """Run the load client against `port`: its figures, with run_ok and srv_died."""
@@ -241,7 +215,6 @@ def run_load(ctx, scope, scen, server, port):
     res["srv_died"] = int(died)
     return res
 
-
 def run_one(ctx, bench, scen, tool):
     """Server + load client; returns a dict of figures (run_ok=False with a reason)."""
     spec = SERVERS[bench][tool]
@@ -267,7 +240,6 @@ def run_one(ctx, bench, scen, tool):
         res["srv_cpu_s"] = server.cpu_s()
         return res
 
-
 # --------------------------------------------------------------------------
 # Figures and goals
 # --------------------------------------------------------------------------
@@ -278,14 +250,12 @@ def fnum(v):
         return "NA"
     return "%.0f" % v if abs(v) >= 100 else "%.3f" % v
 
-
 def num(v):
     try:
         x = float(v)
         return None if x != x else x   # NaN -> None
     except (TypeError, ValueError):
         return None
-
 
 def frac(v):
     """'990/1000' -> (990, 1000)."""
@@ -295,27 +265,22 @@ def frac(v):
     except (AttributeError, ValueError):
         return None
 
-
 def median_of(runs, key):
     vals = [num(r.get(key)) for r in runs]
     vals = [v for v in vals if v is not None]
     return statistics.median(vals) if vals else None
-
 
 def worst_frac(runs, key):
     fs = [frac(r.get(key)) for r in runs]
     fs = [f for f in fs if f]
     return min(fs, key=lambda f: f[0] / f[1] if f[1] else 0) if fs else None
 
-
 def fmt_frac(f):
     return "NA" if f is None else "%d/%d" % f
-
 
 def all_complete(runs, key="complete"):
     fs = [frac(r.get(key)) for r in runs]
     return bool(runs) and all(f is not None and f[0] == f[1] and f[1] > 0 for f in fs)
-
 
 class Summary:
     def __init__(self, bench, scen, tool, runs):
@@ -376,11 +341,9 @@ class Summary:
             for r in self.runs)))
         return " ".join("%s=%s" % kv for kv in fields)
 
-
 def goal(text, passed, detail):
     out("goal: %s: %s (%s)" % (text, "PASS" if passed else "FAIL", detail))
     return passed
-
 
 def stall_goal(r, kind, ctx):
     """The stall goal of one rnc server kind (--chat or --broker)."""
@@ -400,7 +363,6 @@ def stall_goal(r, kind, ctx):
                     sum(int(x.get("garbled", 0)) for x in r.ok), fmt(gone_s, "%.2f"),
                     fmt(lo, "%g"), "%s given" % STALL_FLAG if ctx.stall_flag else "missing",
                     fmt(r.rss, "%d")))
-
 
 def goals_chat(S, ctx):
     """The chat goals; S maps (scenario, tool) -> Summary."""
@@ -444,7 +406,6 @@ def goals_chat(S, ctx):
             res.append(stall_goal(r, kind, ctx))
     return res
 
-
 def goals_echo(S, ctx):
     res = []
     for name, what in (("e10", "10 clients x 4 MiB"), ("e1000", "1000 clients x 128 KiB")):
@@ -459,17 +420,84 @@ def goals_echo(S, ctx):
                             fmt(ratio, "%.2f"), fmt_frac(worst_frac(r.ok, "ok")))))
     return res
 
-
 GOALS = {"chat": goals_chat, "echo": goals_echo}
 
 # --------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------
 
+_HELP_COMMON = """
+Servers (PORT a free port; stdin and stdout /dev/null), started through /bin/sh
+so that ru_maxrss is the server's own (see bench/throughput --help).  ncat runs
+with -m 10000 everywhere: its default of 100 clients would fail the larger
+scenarios at once.  Connects run a few at a time (ncat's backlog is 10 and
+socat's 5, and a SYN dropped from a full backlog is retried only a second
+later); setup time is in no figure.
 
+Output: one line per scenario and tool: `value` (the scenario's metric: median
+over the runs that finished) `min max n` (finished/made), `lat_p50_ms
+lat_p99_ms` (median over runs of each run's percentiles, send to receipt),
+`complete delivered connected synced ok eof_ok` (worst run), `srv_rss_kb`
+(the server's peak RSS), `srv_tree_rss_kb` (servers that fork: peak summed RSS
+of the tree, sampled every 0.5 s), `srv_cpu_s`, `srv_died` (runs in which the
+server exited before it was killed), `runs`; then the goal lines and a count.
+stderr gets one line per run (-q: none).  The server and the load client share
+the CPUs: compare tools within one run.
 
-HELP = {"chat": "", "echo": ""}
+Exit status: 0 when the benchmark ran (whatever the goals say), 1 when nothing
+could run (no load client, no tool), 2 on a usage error, 130 when interrupted.
+"""
 
+HELP = {
+    "chat": """Scenarios (tools: rnc, ncat; stall also rnc-broker, ncat-broker):
+
+  paced    10 clients, 50 lines each, 250 lines/s for the room (3 reps)
+  burst    10 clients, 5,000 lines each, all at once (3 reps)
+  c1000    1,000 clients, 2 lines each, all at once
+  idle10k  10,000 clients join, stay 2 s, then one line goes to all
+  slow     one client never reads (4 KiB receive buffer); one sends 64 MiB of
+           100-byte lines, staying within 512 KiB of the slowest of 3 readers
+  stall    one client never reads (4 KiB receive buffer, connected first); one
+           client floods the room with --flood-bytes (64 MiB) of numbered
+           128-byte lines as fast as the server takes them; one client reads
+           at most 16 KiB every 10 ms and checks every line, in order and byte
+           for byte.  The harness watches /proc/net/tcp for the server's
+           socket to the stalled client (`stall_gone_s`: seconds from the
+           flood's start until the server no longer holds it) and passes rnc
+           --stall-timeout when rnc's --help lists it (--stall-timeout here, or
+           the default --help shows).  Run for --chat and --broker.
+
+Chat lines are `M <sender> <seq> <nanoseconds> <padding>`, 64 bytes with the LF;
+a receiver strips the server's prefix (what comes before the first space: `->`
+for rnc, `<userN>` for ncat) and takes the latency from the timestamp.  Before
+measuring, sync lines go round until every client has seen one.
+
+Goals:
+  paced         rnc's p50 latency <= 1 ms, every line delivered
+  c1000         every client connected and served, rnc's p99 <= 0.1 x ncat's
+  idle10k       every client connected and served, rnc's peak RSS <= 64 MiB
+  slow          every reader gets all 64 MiB, the stalled client disconnected,
+                rnc's peak RSS < 64 MiB
+  stall         (--chat and --broker each) the slow reader gets every byte,
+                intact and in order; the stalled client is gone no earlier than
+                the stall timeout and at most 5 s after it (the flag missing from
+                rnc --help fails the goal); rnc's peak RSS < 64 MiB.  ncat runs
+                for comparison only, bounded by the scenario's deadline.
+""" + _HELP_COMMON,
+    "echo": """Scenarios (tools: rnc, ncat --exec /bin/cat, socat PIPE):
+
+  e10      10 clients x 4 MiB, at most 64 KiB unanswered each (3 reps)
+  e1000    1,000 clients x 128 KiB, at most 64 KiB unanswered each
+  stream   10 clients x 4 MiB, no window, FIN right after the last byte (15 s)
+
+An echo client checks every byte that comes back against its pattern and sends
+FIN once all of it is back (ncat --exec cuts the echo short when the FIN comes
+earlier), then waits for the server's FIN.
+
+Goals:
+  e10, e1000    every byte back, rnc's MB/s >= 2 x ncat's
+""" + _HELP_COMMON,
+}
 
 def parse_seconds(text):
     """'2', '2s', '1500ms', '1m' -> seconds (None if unreadable)."""
@@ -477,7 +505,6 @@ def parse_seconds(text):
     if not m:
         return None
     return float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
-
 
 def stall_setup(ctx, wanted):
     """Whether rnc has the stall-timeout flag (its --help lists it): the flag to pass
@@ -502,14 +529,13 @@ def stall_setup(ctx, wanted):
     out("# rnc stall timeout: %s %s (expected %s s)" % (
         STALL_FLAG, value or "(default unknown)", fmt(ctx.stall_s, "%g")))
 
-
 def parse_args(bench, argv):
     scens = SCENARIOS[bench]
     tools_all = list(SERVERS[bench])
     ap = argparse.ArgumentParser(
         prog="bench/%s" % bench, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="%s server benchmark: rnc against %s." % (
-            bench, ", ".join(t for t in tools_all if t != "rnc")),
+            bench, ", ".join(t for t in tools_all if not t.startswith("rnc"))),
         epilog=HELP[bench])
     ap.add_argument("--scenarios", default=",".join(s["name"] for s in scens),
                     help="comma-separated scenarios (default: all: %(default)s)")
@@ -535,7 +561,6 @@ def parse_args(bench, argv):
     tools = B.parse_list(ap, args.tools, tools_all, "tool")
     return args, [by_name[s] for s in wanted], tools
 
-
 def main(bench, argv=None):
     args, scens, tools = parse_args(bench, argv)
     ctx = B.Context("rnc-bench-")
@@ -543,10 +568,8 @@ def main(bench, argv=None):
     ctx.stall_args = []
     return B.run_main(lambda: _run(bench, args, scens, tools, ctx), ctx)
 
-
 def scen_tools(bench, scen, active):
     return [t for t in active if t in scen.get("tools", BASE_TOOLS[bench])]
-
 
 def _resolve(bench, args, scens, tools, ctx):
     """The tools some scenario runs, with their paths; None when nothing can run."""
@@ -576,7 +599,6 @@ def _resolve(bench, args, scens, tools, ctx):
         return None
     return active
 
-
 def _header(bench, args, scens, active, ctx):
     import resource
     out("# bench=%s %s scenarios=%s spawn=%s" % (
@@ -593,7 +615,6 @@ def _header(bench, args, scens, active, ctx):
         out("# scenario=%s reps=%d tools=%s load: %s --deadline %d" % (
             s["name"], args.reps or s["reps"], ",".join(scen_tools(bench, s, active)),
             " ".join(s["load"]), s["deadline"]))
-
 
 def _run(bench, args, scens, tools, ctx):
     active = _resolve(bench, args, scens, tools, ctx)
