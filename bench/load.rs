@@ -1113,7 +1113,9 @@ fn read_budget(c: &mut Client, budget: usize, scratch: &mut [u8], check: &mut Fl
             Ok(k) => {
                 left -= k;
                 c.got_bytes += k as u64;
-                split_lines(c, 0, &scratch[..k], 0, &mut |_, _, line, _| check.line(line));
+                split_lines(c, 0, &scratch[..k], 0, &mut |_, _, line, _| {
+                    check.line(line)
+                });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -1188,7 +1190,10 @@ fn flood(a: &Args, l: &mut Load) -> String {
         ("bytes_ok", (check.got * a.size as u64).to_string()),
         ("reader_closed", (reader_closed as u8).to_string()),
         ("wall_s", format!("{wall:.3}")),
-        ("flood_s", flood_s.map_or("NA".into(), |s| format!("{s:.3}"))),
+        (
+            "flood_s",
+            flood_s.map_or("NA".into(), |s| format!("{s:.3}")),
+        ),
         (
             "MBps",
             format!("{:.2}", (check.got * a.size as u64) as f64 / 1e6 / wall),
@@ -1359,8 +1364,11 @@ impl RateTally {
 
 fn dial(poll: &Poll, addr: &SocketAddr, slot: usize) -> io::Result<Dial> {
     let mut sock = start_connect(addr, None)?;
-    poll.registry()
-        .register(&mut sock, Token(slot), Interest::READABLE | Interest::WRITABLE)?;
+    poll.registry().register(
+        &mut sock,
+        Token(slot),
+        Interest::READABLE | Interest::WRITABLE,
+    )?;
     Ok(Dial {
         sock,
         t0: Instant::now(),
@@ -1387,7 +1395,12 @@ fn rate(a: &Args) -> String {
             if slot.is_none() && t.done < a.conns && Instant::now() < stop_at {
                 match dial(&poll, &addr, i) {
                     Ok(d) => *slot = Some(d),
-                    Err(e) => t.record(Err(format!("connect:{:?}", e.kind())), now, a.conns, stop_at),
+                    Err(e) => t.record(
+                        Err(format!("connect:{:?}", e.kind())),
+                        now,
+                        a.conns,
+                        stop_at,
+                    ),
                 }
             }
         }
@@ -1409,7 +1422,11 @@ fn rate(a: &Args) -> String {
         }
         for slot in &mut slots {
             if let Some(d) = slot.as_ref().filter(|d| d.t0.elapsed() > conn_timeout) {
-                let why = if d.data == reply { "timeout_after_reply_no_EOF" } else { "timeout" };
+                let why = if d.data == reply {
+                    "timeout_after_reply_no_EOF"
+                } else {
+                    "timeout"
+                };
                 t.record(Err(why.into()), d.t0, a.conns, stop_at);
                 *slot = None;
             }
@@ -1421,10 +1438,20 @@ fn rate(a: &Args) -> String {
     kv(&[
         ("conns", t.in_window.to_string()),
         ("window_s", format!("{window:.3}")),
-        ("conns_per_s", format!("{:.1}", t.in_window as f64 / window.max(1e-6))),
+        (
+            "conns_per_s",
+            format!("{:.1}", t.in_window as f64 / window.max(1e-6)),
+        ),
         ("conns_all", t.ok.to_string()),
         ("errors", t.errors.to_string()),
-        ("why", if why.is_empty() { "-".into() } else { why.join(",") }),
+        (
+            "why",
+            if why.is_empty() {
+                "-".into()
+            } else {
+                why.join(",")
+            },
+        ),
         ("finished", (finished as u8).to_string()),
         ("slowest_s", format!("{:.3}", t.slowest)),
     ])
