@@ -184,14 +184,19 @@ def read_load(load, server, port):
 
 def run_load(ctx, scope, scen, server, port):
     """Run the load client against `port`: its figures, with run_ok and srv_died."""
-    argv = [ctx.load] + scen["load"] + ["--port", str(port), "--linger", "1",
-                                        "--deadline", str(scen["deadline"])]
+    deadline, extra = scen["deadline"], []
+    if scen.get("watch_stall"):
+        # The stalled client stays unread until its time to be dropped has passed.
+        hold = (ctx.stall_s or STALL_TIMEOUT_MAX_S) + STALL_MARGIN_S
+        deadline, extra = max(deadline, int(hold) + 10), ["--hold", "%g" % hold]
+    argv = [ctx.load] + scen["load"] + extra + ["--port", str(port), "--linger", "1",
+                                                "--deadline", str(deadline)]
     # The load client prints its figures, then keeps its clients connected until its
     # stdin closes: whether the server is still alive is read in between.
     load_err = scope.errfile()
     load = scope.popen("load", argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                        stderr=load_err)
-    timer = threading.Timer(scen["deadline"] + 30, load.kill)
+    timer = threading.Timer(deadline + 30, load.kill)
     timer.start()
     try:
         line, watcher = read_load(load, server, port)
@@ -465,7 +470,9 @@ HELP = {
            socket to the stalled client (`stall_gone_s`: seconds from the
            flood's start until the server no longer holds it) and passes rnc
            --stall-timeout when rnc's --help lists it (--stall-timeout here, or
-           the default --help shows).  Run for --chat and --broker.
+           the default --help shows).  Run for --chat and --broker.  A flood
+           of a few MiB fits in the kernel's socket buffers and tests nothing
+           but the harness: keep --flood-bytes at 16M or more for figures.
 
 Chat lines are `M <sender> <seq> <nanoseconds> <padding>`, 64 bytes with the LF;
 a receiver strips the server's prefix (what comes before the first space: `->`
@@ -565,7 +572,7 @@ def main(bench, argv=None):
     args, scens, tools = parse_args(bench, argv)
     ctx = B.Context("rnc-bench-")
     ctx.bench = bench
-    ctx.stall_args = []
+    ctx.stall_args, ctx.stall_flag, ctx.stall_s = [], False, None
     return B.run_main(lambda: _run(bench, args, scens, tools, ctx), ctx)
 
 def scen_tools(bench, scen, active):

@@ -14,7 +14,8 @@
 //!   B bytes of numbered lines as fast as the server takes them, and one reads slowly
 //!   (at most `--read-chunk` bytes every `--read-every-ms`) and checks that every line
 //!   arrives, in order and intact. Prints `flood stalled_port=P` when the flood starts,
-//!   so that the harness can watch the server drop the stalled client.
+//!   so that the harness can watch the server drop the stalled client, which stays
+//!   unread until `--hold` seconds after the flood began.
 //! - `echo`: N clients each send K KiB (at most W bytes unanswered, 0 = no limit) and
 //!   check every byte that comes back, then half-close and expect the server's FIN.
 //! - `rate`: `--parallel` connections at a time, each connects, reads to EOF and checks
@@ -1175,7 +1176,14 @@ fn flood(a: &Args, l: &mut Load) -> String {
     let port = l.clients[STALLED].sock.local_addr().map_or(0, |s| s.port());
     println!("flood stalled_port={port}");
     let _ = io::stdout().flush();
+    let started = Instant::now();
     let (check, sent, wall, flood_s) = flood_run(a, l, deadline);
+    // Keep the stalled client unread until `--hold` seconds after the flood began,
+    // so that a server's stall timeout can run out even when the flood was short.
+    let hold_end = (started + Duration::from_secs_f64(a.hold)).min(deadline);
+    while Instant::now() < hold_end {
+        l.pump_lines(hold_end, |_, _, _, _| {});
+    }
     let reader_closed = !l.clients[READER].open();
     let stalled_eof = closed_by_server(&mut l.clients[STALLED], Duration::from_secs(2));
     let total = (a.bytes / a.size) as u64;
