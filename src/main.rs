@@ -6,6 +6,7 @@
 //! - `config`: `Cli` → `Config`, nc's conflict checks.
 //! - `net`: resolve, connect, bind, nc's `-v` wording.
 //! - `ports`: the port lists, ranges and service names of `-z`.
+//! - `child`: the processes of `--exec`/`--sh-exec`, and ending them all at exit.
 //! - `stdio`: stdin/stdout kinds and the O_NONBLOCK guard.
 //! - `buf`: bounded queues (splice pipe or memory); `pump`: one direction with EOF.
 //! - `endpoint`: one descriptor's readiness and registration.
@@ -24,11 +25,13 @@ mod access;
 mod bridge;
 mod buf;
 mod chat;
+mod child;
 mod cli;
 mod config;
 mod conn;
 mod endpoint;
 mod event_loop;
+mod flags;
 mod hub;
 mod listener;
 mod mode;
@@ -36,7 +39,10 @@ mod net;
 mod ports;
 mod pump;
 mod report;
+mod room;
 mod stdio;
+mod stdio_pair;
+mod token;
 mod unix;
 
 use std::process::ExitCode;
@@ -46,6 +52,9 @@ use clap::Parser;
 fn main() -> ExitCode {
     stdio::fill_closed_std_fds();
     stdio::raise_nofile_limit();
+    // Dropped last, on every way out (signals end the loop normally): no child of
+    // --exec outlives rnc.
+    let _children = child::EndAllOnDrop;
     let code = match cli::Cli::try_parse() {
         Err(e) if e.use_stderr() => {
             say!("rnc: {}", clap_one_line(&e));

@@ -89,3 +89,40 @@ fn bad_entries_are_one_line() {
     assert_eq!(r.err_lines.len(), 1, "{:?}", r.err_lines);
     assert!(r.err_lines[0].contains("10.0.0.0/40"));
 }
+
+#[test]
+fn allowfile_in_ncat_form_several_a_line() {
+    let dir = std::env::temp_dir().join(format!("rnc-acl-ncat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("allow");
+    std::fs::write(
+        &f,
+        "\n# ncat's form\n\n127.0.0.5 localhost\t127.0.0.2  # two a line\n\n",
+    )
+    .unwrap();
+    // Without -n: the file names a host.
+    let mut r = rnc([
+        "-v",
+        "-k",
+        "-l",
+        "127.0.0.1",
+        "0",
+        "--allowfile",
+        f.to_str().unwrap(),
+    ])
+    .spawn();
+    let port = r.listen_port();
+    std::fs::remove_dir_all(&dir).unwrap();
+    // localhost is 127.0.0.1: let in, as is 127.0.0.2; 127.0.0.9 is not.
+    let mut c = connect(port);
+    c.write_all(b"from .1\n").unwrap();
+    assert_eq!(r.read_out(8, SECS5), b"from .1\n");
+    let mut c2 = rnc(["-N", "-s", "127.0.0.2", "127.0.0.1", &port.to_string()]).spawn();
+    c2.send(b"from .2\n");
+    c2.close_stdin();
+    assert_eq!(r.read_out(8, SECS5), b"from .2\n");
+    let mut c9 = rnc(["-s", "127.0.0.9", "127.0.0.1", &port.to_string()]).spawn();
+    c9.close_stdin();
+    c9.wait(SECS5);
+    r.wait_err("not allowed", SECS5);
+}

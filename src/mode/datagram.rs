@@ -68,7 +68,7 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
         .collect();
     if let Some(attach) = &cfg.attach {
         let socks = socks.into_iter().map(|(s, _)| UdpSocket::from(s)).collect();
-        return super::relay::serve_datagrams(cfg, attach, socks);
+        return super::udp_exec::run(cfg, attach, socks);
     }
     if keep_open {
         event_loop::run(&mut Serve::new(socks, cfg))
