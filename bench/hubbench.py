@@ -507,11 +507,25 @@ Goals:
 }
 
 def parse_seconds(text):
-    """'2', '2s', '1500ms', '1m' -> seconds (None if unreadable)."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m)?\s*", text or "")
+    """'2', '2s', '1500ms', '1m', '1h' -> seconds (None if unreadable)."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*", text or "")
     if not m:
         return None
-    return float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[m.group(2)]
+    return float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0,
+                                None: 1.0}[m.group(2)]
+
+def help_default(text, flag):
+    """The default --help gives for `flag` (clap's `[default: X]`, or `Default: X.`
+    in its paragraph), or None."""
+    entry = re.search(r"^\s*(?:-\w, )?" + re.escape(flag) + r"\b", text, re.M)
+    if not entry:
+        return None
+    para = text[entry.end():]
+    end = re.search(r"\n\s*-{1,2}[a-zA-Z]", para)
+    para = para[:end.start()] if end else para
+    m = re.search(r"[Dd]efault:\s*([0-9.]+(?:ms|s|m|h)?)", para)
+    return m.group(1) if m else None
+
 
 def stall_setup(ctx, wanted):
     """Whether rnc has the stall-timeout flag (its --help lists it): the flag to pass
@@ -528,8 +542,7 @@ def stall_setup(ctx, wanted):
             "stalled client gone within %g s + %g s" % (STALL_FLAG, ctx.stall_s,
                                                        STALL_MARGIN_S))
         return
-    m = re.search(re.escape(STALL_FLAG) + r"[^\[]{0,2000}?\[default: ([^\]]+)\]", text)
-    value = wanted or (m.group(1) if m else None)
+    value = wanted or help_default(text, STALL_FLAG)
     ctx.stall_flag = True
     ctx.stall_args = [STALL_FLAG, value] if value else []
     ctx.stall_s = parse_seconds(value) if value else None
