@@ -1,4 +1,4 @@
-//! Load client for bench/chat and bench/echo: many TCP clients on one mio loop.
+//! Load client for bench/chat, bench/echo and bench/relay: many TCP clients on one mio loop.
 //!
 //! Usage: `load MODE --port P [options]`; prints one `key=value ...` line on stdout.
 //!
