@@ -154,7 +154,14 @@ macro_rules! row {
 pub const ROWS: &[Row] = &[
     row!("-4", ["-4"], |c| c.ipv4, Connect, [Unix], Says::CannotUse),
     row!("-6", ["-6"], |c| c.ipv6, Connect, [Unix], Says::CannotUse),
-    row!("-C", ["-C"], |c| c.crlf, Connect, [Scan, Echo, Chat, Relay], Says::CannotUse),
+    row!(
+        "-C",
+        ["-C"],
+        |c| c.crlf,
+        Connect,
+        [Scan, Echo, Chat, Relay],
+        Says::CannotUse
+    ),
     row!("-D", ["-D"], |c| c.debug, Connect, [Unix], Says::CannotUse),
     Row {
         flag: "-d",
@@ -165,12 +172,47 @@ pub const ROWS: &[Row] = &[
         says: Says::CannotUse,
         special: &[],
     },
-    row!("-i", ["-i", "10ms"], |c| c.interval.is_some(), Connect, [Echo, Relay, Exec], Says::CannotUse),
-    row!("-k", ["-k"], |c| c.keep_open, Listen, [Connect, Scan], Says::Line("must use -l with -k")),
-    row!("-l", ["-l"], |c| c.listen, Connect, [Scan], Says::Line("cannot use -z and -l")),
-    row!("-N", ["-N"], |c| c.send_eof, Connect, [Udp, Scan, Echo, Relay, Exec], Says::CannotUse),
+    row!(
+        "-i",
+        ["-i", "10ms"],
+        |c| c.interval.is_some(),
+        Connect,
+        [Echo, Relay, Exec],
+        Says::CannotUse
+    ),
+    row!(
+        "-k",
+        ["-k"],
+        |c| c.keep_open,
+        Listen,
+        [Connect, Scan],
+        Says::Line("must use -l with -k")
+    ),
+    row!(
+        "-l",
+        ["-l"],
+        |c| c.listen,
+        Connect,
+        [Scan],
+        Says::Line("cannot use -z and -l")
+    ),
+    row!(
+        "-N",
+        ["-N"],
+        |c| c.send_eof,
+        Connect,
+        [Udp, Scan, Echo, Relay, Exec],
+        Says::CannotUse
+    ),
     row!("-n", ["-n"], |c| c.nodns, Connect, [], Says::CannotUse),
-    row!("-p", ["-p", "0"], |c| c.source_port.is_some(), Connect, [Unix], Says::CannotUse),
+    row!(
+        "-p",
+        ["-p", "0"],
+        |c| c.source_port.is_some(),
+        Connect,
+        [Unix],
+        Says::CannotUse
+    ),
     Row {
         flag: "-q",
         sample: &["-q", "1"],
@@ -180,59 +222,222 @@ pub const ROWS: &[Row] = &[
         says: Says::CannotUse,
         special: &[],
     },
-    row!("-r", ["-r"], |c| c.randomize, Connect,
-        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec], Says::Line("-r needs -z")),
-    row!("-s", ["-s", "127.0.0.1"], |c| c.source.is_some(), Connect, [Unix], Says::CannotUse),
-    row!("-U", ["-U"], |c| c.unixsock, Connect, [Scan], Says::Line("cannot use -z and -U")),
-    row!("-u", ["-u"], |c| c.udp, Connect, [Chat, Broker], Says::Line("cannot use -u with --chat or --broker"),
-        [(Relay, "cannot use -u with --relay")]),
-    row!("-v", ["-v"], |c| c.verbose > 0, Connect, [], Says::CannotUse),
-    row!("-w", ["-w", "5"], |c| c.wait.is_some(), Connect, [], Says::CannotUse),
-    row!("-z", ["-z"], |c| c.zero_io, Connect, [Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
-        Says::Line("cannot use -z and -l"), [(Unix, "cannot use -z and -U")]),
-    row!("--relay", ["--relay", "127.0.0.1:9"], |c| c.relay.is_some(), Listen,
-        [Scan, Echo, Chat, Broker, Exec], Says::Line(SERVER_AND_ATTACH),
-        [(Scan, "cannot use -z with --relay, --exec or --sh-exec"), (Udp, "cannot use -u with --relay"),
-         (Exec, ONE_ATTACH)]),
-    row!("-e", ["-e", "/bin/cat"], |c| c.exec.is_some(), Listen,
-        [Scan, Echo, Chat, Broker, Relay], Says::Line(SERVER_AND_ATTACH),
-        [(Scan, "cannot use -z with --relay, --exec or --sh-exec"), (Relay, ONE_ATTACH)]),
-    row!("-c", ["-c", "cat"], |c| c.sh_exec.is_some(), Listen,
-        [Scan, Echo, Chat, Broker, Relay], Says::Line(SERVER_AND_ATTACH),
-        [(Scan, "cannot use -z with --relay, --exec or --sh-exec"), (Relay, ONE_ATTACH)]),
-    row!("--allow", ["--allow", "127.0.0.1"], |c| !c.allow.is_empty(), Listen,
-        [Connect, Scan, Unix], Says::Line("--allow and --deny need a TCP or UDP listener (-l)")),
-    row!("--allowfile", ["--allowfile", "/dev/null"], |c| !c.allowfile.is_empty(), Listen,
-        [Connect, Scan, Unix], Says::Line("--allow and --deny need a TCP or UDP listener (-l)")),
-    row!("--deny", ["--deny", "10.0.0.0/8"], |c| !c.deny.is_empty(), Listen,
-        [Connect, Scan, Unix], Says::Line("--allow and --deny need a TCP or UDP listener (-l)")),
-    row!("--denyfile", ["--denyfile", "/dev/null"], |c| !c.denyfile.is_empty(), Listen,
-        [Connect, Scan, Unix], Says::Line("--allow and --deny need a TCP or UDP listener (-l)")),
-    row!("--parallel", ["--parallel", "8"], |c| c.parallel.is_some(), Connect,
-        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec], Says::Line("--parallel needs -z")),
-    row!("--json", ["--json"], |c| c.json, Connect,
-        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec], Says::Line("--json needs -z")),
-    row!("--echo", ["--echo"], |c| c.echo, Listen, [Chat, Broker], Says::Line(ONE_SERVER),
-        [(Connect, "must use -l with --echo"), (Scan, "must use -l with --echo"),
-         (Relay, SERVER_AND_ATTACH), (Exec, SERVER_AND_ATTACH)]),
-    row!("--chat", ["--chat"], |c| c.chat, Listen, [Echo, Broker], Says::Line(ONE_SERVER),
-        [(Connect, "must use -l with --chat"), (Scan, "must use -l with --chat"),
-         (Udp, "cannot use -u with --chat or --broker"),
-         (Relay, SERVER_AND_ATTACH), (Exec, SERVER_AND_ATTACH)]),
-    row!("--chat-names", ["--chat-names"], |c| c.chat_names, Listen,
+    row!(
+        "-r",
+        ["-r"],
+        |c| c.randomize,
+        Connect,
+        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
+        Says::Line("-r needs -z")
+    ),
+    row!(
+        "-s",
+        ["-s", "127.0.0.1"],
+        |c| c.source.is_some(),
+        Connect,
+        [Unix],
+        Says::CannotUse
+    ),
+    row!(
+        "-U",
+        ["-U"],
+        |c| c.unixsock,
+        Connect,
+        [Scan],
+        Says::Line("cannot use -z and -U")
+    ),
+    row!(
+        "-u",
+        ["-u"],
+        |c| c.udp,
+        Connect,
+        [Chat, Broker],
+        Says::Line("cannot use -u with --chat or --broker"),
+        [(Relay, "cannot use -u with --relay")]
+    ),
+    row!(
+        "-v",
+        ["-v"],
+        |c| c.verbose > 0,
+        Connect,
+        [],
+        Says::CannotUse
+    ),
+    row!(
+        "-w",
+        ["-w", "5"],
+        |c| c.wait.is_some(),
+        Connect,
+        [],
+        Says::CannotUse
+    ),
+    row!(
+        "-z",
+        ["-z"],
+        |c| c.zero_io,
+        Connect,
+        [Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
+        Says::Line("cannot use -z and -l"),
+        [(Unix, "cannot use -z and -U")]
+    ),
+    row!(
+        "--relay",
+        ["--relay", "127.0.0.1:9"],
+        |c| c.relay.is_some(),
+        Listen,
+        [Scan, Echo, Chat, Broker, Exec],
+        Says::Line(SERVER_AND_ATTACH),
+        [
+            (Scan, "cannot use -z with --relay, --exec or --sh-exec"),
+            (Udp, "cannot use -u with --relay"),
+            (Exec, ONE_ATTACH)
+        ]
+    ),
+    row!(
+        "-e",
+        ["-e", "/bin/cat"],
+        |c| c.exec.is_some(),
+        Listen,
+        [Scan, Echo, Chat, Broker, Relay],
+        Says::Line(SERVER_AND_ATTACH),
+        [
+            (Scan, "cannot use -z with --relay, --exec or --sh-exec"),
+            (Relay, ONE_ATTACH)
+        ]
+    ),
+    row!(
+        "-c",
+        ["-c", "cat"],
+        |c| c.sh_exec.is_some(),
+        Listen,
+        [Scan, Echo, Chat, Broker, Relay],
+        Says::Line(SERVER_AND_ATTACH),
+        [
+            (Scan, "cannot use -z with --relay, --exec or --sh-exec"),
+            (Relay, ONE_ATTACH)
+        ]
+    ),
+    row!(
+        "--allow",
+        ["--allow", "127.0.0.1"],
+        |c| !c.allow.is_empty(),
+        Listen,
+        [Connect, Scan, Unix],
+        Says::Line("--allow and --deny need a TCP or UDP listener (-l)")
+    ),
+    row!(
+        "--allowfile",
+        ["--allowfile", "/dev/null"],
+        |c| !c.allowfile.is_empty(),
+        Listen,
+        [Connect, Scan, Unix],
+        Says::Line("--allow and --deny need a TCP or UDP listener (-l)")
+    ),
+    row!(
+        "--deny",
+        ["--deny", "10.0.0.0/8"],
+        |c| !c.deny.is_empty(),
+        Listen,
+        [Connect, Scan, Unix],
+        Says::Line("--allow and --deny need a TCP or UDP listener (-l)")
+    ),
+    row!(
+        "--denyfile",
+        ["--denyfile", "/dev/null"],
+        |c| !c.denyfile.is_empty(),
+        Listen,
+        [Connect, Scan, Unix],
+        Says::Line("--allow and --deny need a TCP or UDP listener (-l)")
+    ),
+    row!(
+        "--parallel",
+        ["--parallel", "8"],
+        |c| c.parallel.is_some(),
+        Connect,
+        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
+        Says::Line("--parallel needs -z")
+    ),
+    row!(
+        "--json",
+        ["--json"],
+        |c| c.json,
+        Connect,
+        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
+        Says::Line("--json needs -z")
+    ),
+    row!(
+        "--echo",
+        ["--echo"],
+        |c| c.echo,
+        Listen,
+        [Chat, Broker],
+        Says::Line(ONE_SERVER),
+        [
+            (Connect, "must use -l with --echo"),
+            (Scan, "must use -l with --echo"),
+            (Relay, SERVER_AND_ATTACH),
+            (Exec, SERVER_AND_ATTACH)
+        ]
+    ),
+    row!(
+        "--chat",
+        ["--chat"],
+        |c| c.chat,
+        Listen,
+        [Echo, Broker],
+        Says::Line(ONE_SERVER),
+        [
+            (Connect, "must use -l with --chat"),
+            (Scan, "must use -l with --chat"),
+            (Udp, "cannot use -u with --chat or --broker"),
+            (Relay, SERVER_AND_ATTACH),
+            (Exec, SERVER_AND_ATTACH)
+        ]
+    ),
+    row!(
+        "--chat-names",
+        ["--chat-names"],
+        |c| c.chat_names,
+        Listen,
         [Connect, Listen, KeepOpen, Udp, Scan, Echo, Broker, Relay, Exec],
-        Says::Line("must use --chat with --chat-names")),
-    row!("--broker", ["--broker"], |c| c.broker, Listen, [Echo, Chat], Says::Line(ONE_SERVER),
-        [(Connect, "must use -l with --broker"), (Scan, "must use -l with --broker"),
-         (Udp, "cannot use -u with --chat or --broker"),
-         (Relay, SERVER_AND_ATTACH), (Exec, SERVER_AND_ATTACH)]),
-    row!("--max-conns", ["--max-conns", "5"], |c| c.max_conns.is_some(), Listen,
-        [Listen], Says::Line("--max-conns needs -k or a server (--echo, --chat, --broker, --relay, -e, -c)"),
-        [(Connect, "must use -l with --max-conns"), (Scan, "must use -l with --max-conns"),
-         (Udp, "cannot use --max-conns with -u")]),
-    row!("--stall-timeout", ["--stall-timeout", "2s"], |c| c.stall_timeout.is_some(), Listen,
+        Says::Line("must use --chat with --chat-names")
+    ),
+    row!(
+        "--broker",
+        ["--broker"],
+        |c| c.broker,
+        Listen,
+        [Echo, Chat],
+        Says::Line(ONE_SERVER),
+        [
+            (Connect, "must use -l with --broker"),
+            (Scan, "must use -l with --broker"),
+            (Udp, "cannot use -u with --chat or --broker"),
+            (Relay, SERVER_AND_ATTACH),
+            (Exec, SERVER_AND_ATTACH)
+        ]
+    ),
+    row!(
+        "--max-conns",
+        ["--max-conns", "5"],
+        |c| c.max_conns.is_some(),
+        Listen,
+        [Listen],
+        Says::Line("--max-conns needs -k or a server (--echo, --chat, --broker, --relay, -e, -c)"),
+        [
+            (Connect, "must use -l with --max-conns"),
+            (Scan, "must use -l with --max-conns"),
+            (Udp, "cannot use --max-conns with -u")
+        ]
+    ),
+    row!(
+        "--stall-timeout",
+        ["--stall-timeout", "2s"],
+        |c| c.stall_timeout.is_some(),
+        Listen,
         [Connect, Listen, Udp, Unix, Scan, Echo, Relay, Exec],
-        Says::Line("--stall-timeout needs -k, --chat or --broker")),
+        Says::Line("--stall-timeout needs -k, --chat or --broker")
+    ),
 ];
 
 /// The primary column of a command line (its mode), as the table sees it.

@@ -238,7 +238,8 @@ impl<D: Doors> Hub<D> {
         if self.clients.is_empty() {
             return Ok(false);
         }
-        let more = self.stdin
+        let more = self
+            .stdin
             .take(now, !paused, usize::MAX, |b| room.stdin_said(b))?;
         if self.stdin.finished() && !self.stdin_ended {
             self.stdin_ended = true;

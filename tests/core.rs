@@ -136,7 +136,11 @@ fn keep_open_sends_one_line_per_interval() {
     assert_eq!(read_n(&mut a, 2), b"2\n");
     assert_eq!(read_n(&mut a, 2), b"3\n");
     // Two pauses lie between the three lines.
-    assert!(start.elapsed() >= Duration::from_millis(550), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(550),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
@@ -185,7 +189,18 @@ fn relay_and_exec_close_a_link_idle_for_w() {
 #[test]
 fn udp_keep_open_takes_interval_and_wait() {
     // -u -l -k -i: one stdin line per datagram, one interval apart.
-    let mut r = rnc(["-v", "-n", "-u", "-l", "-k", "-i", "200ms", "127.0.0.1", "0"]).spawn();
+    let mut r = rnc([
+        "-v",
+        "-n",
+        "-u",
+        "-l",
+        "-k",
+        "-i",
+        "200ms",
+        "127.0.0.1",
+        "0",
+    ])
+    .spawn();
     let port = r.bound_port();
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     peer.set_read_timeout(Some(SECS5)).unwrap();

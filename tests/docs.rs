@@ -27,12 +27,7 @@ use std::process::{Command, Output, Stdio};
 use clap::{Arg, CommandFactory, ValueHint};
 use clap_complete::Shell;
 
-#[allow(dead_code)]
-#[path = "../src/cli.rs"]
-mod cli;
-#[allow(dead_code)]
-#[path = "../src/flags.rs"]
-mod flags;
+use crate::bin::{cli, flags};
 
 const BLESS: &str = "RNC_BLESS=1 cargo test --test integration docs";
 
@@ -128,7 +123,9 @@ fn man_flag_table() -> String {
     let mut lines: Vec<String> = Vec::new();
     let mut out = String::from(".nf\n");
     // Short headings, so that the matrix fits a terminal of 80 columns.
-    let short = ["conn", "-l", "-lk", "-u", "-U", "-z", "echo", "chat", "brkr", "rely", "exec"];
+    let short = [
+        "conn", "-l", "-lk", "-u", "-U", "-z", "echo", "chat", "brkr", "rely", "exec",
+    ];
     let head: Vec<String> = short.iter().map(|c| format!("{c:<5}")).collect();
     out += &roff_escape(&format!("{:<16}{}", "", head.join("").trim_end()));
     out += "\n";
@@ -137,8 +134,13 @@ fn man_flag_table() -> String {
         for &col in &COLS {
             let cell = match row.cell(col) {
                 None => "yes".to_string(),
-                Some(line) if row.says == Says::CannotUse && line.starts_with("cannot use ")
-                    && line.ends_with(col.name()) => "n".to_string(),
+                Some(line)
+                    if row.says == Says::CannotUse
+                        && line.starts_with("cannot use ")
+                        && line.ends_with(col.name()) =>
+                {
+                    "n".to_string()
+                }
                 Some(line) => {
                     let i = match lines.iter().position(|l| *l == line) {
                         Some(i) => i,
@@ -156,7 +158,8 @@ fn man_flag_table() -> String {
         out += "\n";
     }
     out += ".fi\n.PP\n";
-    out += "conn: connect; \\-lk: \\-l \\-k; echo, chat, brkr: \\-\\-echo, \\-\\-chat, \\-\\-broker; ";
+    out +=
+        "conn: connect; \\-lk: \\-l \\-k; echo, chat, brkr: \\-\\-echo, \\-\\-chat, \\-\\-broker; ";
     out += "rely: \\-\\-relay; exec: \\-e and \\-c.\n";
     out += "n: refused with \\(lqrnc: cannot use FLAG with MODE\\(rq, MODE being the column\n";
     out += "(connect, \\-l, \\-l \\-k, \\-u, \\-U, \\-z, \\-\\-echo, \\-\\-chat, \\-\\-broker, \\-\\-relay, \\-e/\\-c).\n";

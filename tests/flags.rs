@@ -12,14 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-#[allow(dead_code)]
-#[path = "../src/cli.rs"]
-mod cli;
-#[allow(dead_code)]
-#[path = "../src/flags.rs"]
-mod table;
-
-use table::{Col, Role, Row, COLS, ROWS};
+use crate::bin::flags::{Col, Role, Row, COLS, ROWS};
 
 /// Peers for the connect-side columns: they accept and hold whatever comes (or take
 /// datagrams), and count.
@@ -133,7 +126,10 @@ fn check_refused(args: &[String], line: &str) -> Result<(), String> {
     let want = format!("rnc: {line}");
     match (code, r.err_lines.first()) {
         (1, Some(got)) if *got == want && r.err_lines.len() == 1 => Ok(()),
-        _ => Err(format!("{args:?}: want {want:?} and exit 1; got exit {code}, {:?}", r.err_lines)),
+        _ => Err(format!(
+            "{args:?}: want {want:?} and exit 1; got exit {code}, {:?}",
+            r.err_lines
+        )),
     }
 }
 
@@ -169,7 +165,10 @@ fn check_accepted(args: &[String], p: &Peers) -> Result<(), String> {
             };
         }
     }
-    Err(format!("{args:?}: no sign of running within 5 s: {:?}", r.err_lines))
+    Err(format!(
+        "{args:?}: no sign of running within 5 s: {:?}",
+        r.err_lines
+    ))
 }
 
 #[test]
@@ -196,5 +195,10 @@ fn every_cell_of_the_flag_table_holds() {
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(failures.is_empty(), "{} cells fail:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} cells fail:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

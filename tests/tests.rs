@@ -3,6 +3,8 @@
 
 mod util;
 
+mod bin;
+
 mod access;
 mod chat;
 mod cli;

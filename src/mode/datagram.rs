@@ -25,11 +25,11 @@ use crate::config::{Config, IoRules};
 use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{self, earliest, Flow, Session};
-use crate::stdio_pair::StdinSource;
 use crate::listener::permitted;
 use crate::net::{self, os_message, SockOpts};
 use crate::pump::MAX_DATAGRAM;
 use crate::stdio;
+use crate::stdio_pair::StdinSource;
 use crate::unix::{self, UnixAddr};
 
 use super::listen::{bridge_to, report_client, FIRST_LISTENER};
