@@ -96,7 +96,8 @@ fn resolve(e: &Entry) -> Result<Vec<Cidr>> {
 }
 
 /// Parse one entry and resolve it: `addr`, `addr/len` or a host name.
-pub fn parse_entry(s: &str, numeric: bool) -> Result<Vec<Cidr>> {
+#[cfg(test)]
+fn parse_entry(s: &str, numeric: bool) -> Result<Vec<Cidr>> {
     resolve(&check_entry(s, numeric)?)
 }
 

@@ -175,7 +175,7 @@ pub struct Cli {
     ///
     /// Connect from this local address (a name or a number). Not with -l:
     /// give the listen address as the destination operand. Default: chosen
-    /// by the system.
+    /// by the system. With -U -u: the client's socket path, removed at exit.
     ///
     /// As nc.openbsd -s and ncat -s (--source); nc.traditional -s, which is
     /// also its listen address.

@@ -275,7 +275,8 @@ impl Config {
                 (false, _) => Mode::Connect {
                     host: path,
                     port: 0,
-                    source: None,
+                    // -U -u: the client's own socket path (nc.openbsd binds it).
+                    source: cli.source.clone(),
                     source_port: None,
                 },
             }

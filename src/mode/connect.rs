@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::bridge::{Bridge, Role};
@@ -21,11 +21,19 @@ pub fn run(
     source: Option<&str>,
     source_port: Option<u16>,
 ) -> Result<i32> {
+    // Kept until rnc exits: its drop removes the `-U -u -s` socket file rnc made.
+    let mut _socket_file = None;
     let (conn, peer) = if cfg.unix {
         let addr = UnixAddr::parse(host)?;
-        let conn = match cfg.udp {
-            true => Conn::UnixDgram(unix::connect_dgram(&addr)?),
-            false => Conn::Unix(unix::connect_stream(&addr)?),
+        let source = source.map(UnixAddr::parse).transpose()?;
+        let conn = match (cfg.udp, source) {
+            (true, src) => {
+                let (s, file) = unix::connect_dgram(&addr, src.as_ref())?;
+                _socket_file = file;
+                Conn::UnixDgram(s)
+            }
+            (false, Some(_)) => bail!("-s with -U needs -u: a stream client has no address"),
+            (false, None) => Conn::Unix(unix::connect_stream(&addr)?),
         };
         (conn, addr.to_string())
     } else {
