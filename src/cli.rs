@@ -223,8 +223,9 @@ pub struct Cli {
 
     /// Timeout for connects and final net reads
     ///
-    /// Give up a connect after this long. In connect mode, also exit
-    /// (status 0) once no data has moved either way for this long. Default:
+    /// Give up a connect after this long. In connect mode and with -l
+    /// (without -k), also exit (status 0) once no data has moved either way
+    /// for this long; -l still waits for its client without bound. Default:
     /// no timeout, except 5 seconds per port with -z.
     ///
     /// As nc.openbsd -w; nc.traditional -w also bounds the wait after

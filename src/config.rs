@@ -166,7 +166,8 @@ pub struct IoRules {
     pub send_eof: bool,
     /// `-q`: after stdin EOF, quit this long later even if the peer stays.
     pub quit_after_eof: Option<Duration>,
-    /// `-w` in connect mode: quit when no data moved either way for this long.
+    /// `-w` in connect mode and `-l` without `-k`: quit when no data moved either way
+    /// for this long.
     pub idle_timeout: Option<Duration>,
 }
 
@@ -377,6 +378,7 @@ impl Config {
             bail!("cannot use --echo, --chat or --broker with --relay, --exec or --sh-exec");
         }
         let connect_mode = matches!(mode, Mode::Connect { .. });
+        let listen_once = matches!(mode, Mode::Listen { keep_open: false, .. });
         Ok(Config {
             mode,
             family,
@@ -393,7 +395,9 @@ impl Config {
                 interval,
                 send_eof: cli.send_eof || quit.is_some(),
                 quit_after_eof: quit,
-                idle_timeout: if connect_mode { wait } else { None },
+                // nc.openbsd: also an accepted client idle for -w (the wait for
+                // it has no bound).
+                idle_timeout: if connect_mode || listen_once { wait } else { None },
             },
             attach,
             access,
@@ -538,7 +542,7 @@ mod tests {
     }
 
     #[test]
-    fn quit_implies_send_eof_and_idle_only_in_connect() {
+    fn quit_implies_send_eof_and_idle_in_connect_and_listen_once() {
         let c = cfg(&["-q", "1", "h", "1"]).unwrap();
         assert!(c.io.send_eof);
         assert_eq!(c.io.quit_after_eof, Some(Duration::from_secs(1)));
@@ -546,6 +550,8 @@ mod tests {
         assert_eq!(c.io.quit_after_eof, None);
         assert!(!c.io.send_eof);
         let c = cfg(&["-w", "2", "-l", "1"]).unwrap();
+        assert_eq!(c.io.idle_timeout, Some(Duration::from_secs(2)));
+        let c = cfg(&["-w", "2", "-l", "-k", "1"]).unwrap();
         assert_eq!(c.io.idle_timeout, None);
         let c = cfg(&["-w", "500ms", "h", "1"]).unwrap();
         assert_eq!(c.io.idle_timeout, Some(Duration::from_millis(500)));
