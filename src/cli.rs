@@ -309,7 +309,8 @@ pub struct Cli {
     ///
     /// Listeners admit only peers matching an address, a CIDR range
     /// (10.0.0.0/8, fd00::/8) or a host name; repeatable. Others are closed
-    /// before any byte moves (datagrams dropped). Default: everyone.
+    /// before any byte moves (datagrams dropped). Not with -U (Unix peers
+    /// have no address). Default: everyone.
     ///
     /// As ncat --allow; nc.openbsd and nc.traditional have none.
     #[arg(

@@ -200,3 +200,24 @@ fn datagram_client_binds_the_source_path_and_removes_it_at_exit() {
     bad.wait_err("rnc: -s with -U needs -u", SECS5);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn datagram_echo_over_unix() {
+    let dir = tmp_dir("dgram-echo");
+    let path = dir.join("echo.sock");
+    let p = path.to_str().unwrap();
+    let mut srv = rnc(["-v", "-u", "-l", "-U", "--echo", p]).spawn();
+    srv.wait_err(&format!("Bound on {p}"), SECS5);
+    let me = UnixDatagram::bind(dir.join("me.sock")).unwrap();
+    me.set_read_timeout(Some(SECS5)).unwrap();
+    for msg in [&b"one"[..], b"two datagrams"] {
+        me.send_to(msg, &path).unwrap();
+        let mut buf = [0u8; 64];
+        let n = me.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], msg, "each datagram back whole");
+    }
+    srv.signal(libc::SIGTERM);
+    srv.wait(SECS5);
+    assert!(!path.exists(), "the socket file is removed at exit");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
