@@ -380,8 +380,16 @@ impl Config {
         if attach.is_some() && serve_kind.is_some() {
             bail!("cannot use --echo, --chat or --broker with --relay, --exec or --sh-exec");
         }
-        let connect_mode = matches!(mode, Mode::Connect { .. });
-        let listen_once = matches!(mode, Mode::Listen { keep_open: false, .. });
+        // -w as nc.openbsd: an idle timeout in connect mode and for the one client
+        // of -l (the wait for that client has no bound).
+        let idle = matches!(
+            mode,
+            Mode::Connect { .. }
+                | Mode::Listen {
+                    keep_open: false,
+                    ..
+                }
+        );
         Ok(Config {
             mode,
             family,
@@ -398,9 +406,7 @@ impl Config {
                 interval,
                 send_eof: cli.send_eof || quit.is_some(),
                 quit_after_eof: quit,
-                // nc.openbsd: also an accepted client idle for -w (the wait for
-                // it has no bound).
-                idle_timeout: if connect_mode || listen_once { wait } else { None },
+                idle_timeout: wait.filter(|_| idle),
             },
             attach,
             access,

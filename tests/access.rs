@@ -130,7 +130,15 @@ fn allowfile_in_ncat_form_several_a_line() {
 #[test]
 fn udp_echo_answers_only_allowed_peers() {
     let mut r = rnc([
-        "-v", "-n", "-u", "-l", "--echo", "127.0.0.1", "0", "--deny", "127.0.0.1",
+        "-v",
+        "-n",
+        "-u",
+        "-l",
+        "--echo",
+        "127.0.0.1",
+        "0",
+        "--deny",
+        "127.0.0.1",
     ])
     .spawn();
     let port = r.bound_port();
@@ -145,7 +153,10 @@ fn udp_echo_answers_only_allowed_peers() {
     assert_eq!(&buf[..n], b"fine");
     r.wait_err("refused 127.0.0.1", SECS5);
     denied.set_nonblocking(true).unwrap();
-    assert!(denied.recv(&mut buf).is_err(), "a denied peer got an answer");
+    assert!(
+        denied.recv(&mut buf).is_err(),
+        "a denied peer got an answer"
+    );
 }
 
 #[test]

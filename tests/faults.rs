@@ -353,7 +353,11 @@ fn exit_code(child: &mut std::process::Child, within: Duration) -> i32 {
 #[test]
 fn stderr_whose_reader_is_gone_changes_nothing() {
     // Bad input: the error line cannot be written; still exit 1, never a panic (101).
-    for args in [&["127.0.0.1", "99999"][..], &["-l"][..], &["--no-such-flag"][..]] {
+    for args in [
+        &["127.0.0.1", "99999"][..],
+        &["-l"][..],
+        &["--no-such-flag"][..],
+    ] {
         let mut child = Command::new(bin())
             .args(args)
             .stdin(Stdio::null())
@@ -387,7 +391,12 @@ fn stderr_whose_reader_is_gone_changes_nothing() {
     c.write_all(b"through\n").unwrap();
     drop(c);
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     assert_eq!(out, "through\n");
     assert_eq!(exit_code(&mut child, SECS5), 0);
     std::fs::remove_dir_all(&dir).unwrap();

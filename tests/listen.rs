@@ -154,7 +154,10 @@ fn dash_w_drops_an_idle_client_and_exits_0() {
     assert_eq!(r.read_out(5, SECS5), b"data\n");
     let quiet = Instant::now();
     assert_eq!(r.code(SECS5), 0, "stderr {:?}", r.err_lines);
-    assert!(quiet.elapsed() >= Duration::from_millis(900), "not before -w");
+    assert!(
+        quiet.elapsed() >= Duration::from_millis(900),
+        "not before -w"
+    );
     assert!(sees_eof(&mut c, SECS5), "the client is closed");
     // UDP as well: the first sender's bridge ends after -w of silence.
     let mut r = rnc(["-v", "-n", "-u", "-l", "-w", "1", "127.0.0.1", "0"]).spawn();

@@ -193,9 +193,18 @@ fn datagram_client_binds_the_source_path_and_removes_it_at_exit() {
     assert_eq!(cli.read_out(6, SECS5), b"reply\n");
     cli.signal(libc::SIGTERM);
     cli.wait(SECS5);
-    assert!(!cli_path.exists(), "the client socket file is removed at exit");
+    assert!(
+        !cli_path.exists(),
+        "the client socket file is removed at exit"
+    );
     // A stream client has no address to bind: refused, not ignored.
-    let mut bad = rnc(["-U", "-s", cli_path.to_str().unwrap(), srv_path.to_str().unwrap()]).spawn();
+    let mut bad = rnc([
+        "-U",
+        "-s",
+        cli_path.to_str().unwrap(),
+        srv_path.to_str().unwrap(),
+    ])
+    .spawn();
     assert_eq!(bad.code(SECS5), 1);
     bad.wait_err("rnc: -s with -U needs -u", SECS5);
     std::fs::remove_dir_all(&dir).unwrap();
