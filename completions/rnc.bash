@@ -23,7 +23,7 @@ _rnc() {
 
     case "${cmd}" in
         rnc)
-            opts="-4 -6 -C -d -D -i -k -l -N -n -p -q -s -u -U -v -w -z -e -c -r -h --ipv4 --ipv6 --crlf --no-stdin --debug --interval --keep-open --listen --send-eof --nodns --source-port --quit-after-eof --source --udp --unixsock --verbose --wait --zero-io --relay --exec --sh-exec --allow --allowfile --deny --denyfile --randomize --parallel --json --echo --chat --broker --chat-names --max-conns --help --version"
+            opts="-4 -6 -C -d -D -i -k -l -N -n -p -q -s -u -U -v -w -z -e -c -r -h --ipv4 --ipv6 --crlf --no-stdin --debug --interval --keep-open --listen --send-eof --nodns --source-port --quit-after-eof --source --udp --unixsock --verbose --wait --zero-io --relay --exec --sh-exec --allow --allowfile --deny --denyfile --randomize --parallel --json --echo --chat --broker --chat-names --max-conns --stall-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -168,6 +168,13 @@ _rnc() {
                     fi
                     return 0
                     ;;
+                --stall-timeout)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -199,7 +206,7 @@ _rnc_operands() {
         case "$w" in
             --) operands=1 ;;
             -U|--unixsock) unix=1 ;;
-            -i|--interval|-p|--source-port|-q|--quit-after-eof|-s|--source|-w|--wait|--relay|-e|--exec|-c|--sh-exec|--allow|--allowfile|--deny|--denyfile|--parallel|--max-conns) skip=1 ;;
+            -i|--interval|-p|--source-port|-q|--quit-after-eof|-s|--source|-w|--wait|--relay|-e|--exec|-c|--sh-exec|--allow|--allowfile|--deny|--denyfile|--parallel|--max-conns|--stall-timeout) skip=1 ;;
             --*) ;;
             -*)
                 for ((j = 1; j < ${#w}; j++)); do

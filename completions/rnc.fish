@@ -12,6 +12,7 @@ complete -c rnc -l deny -d 'Refuse these peers' -r -f -a "(__fish_print_hostname
 complete -c rnc -l denyfile -d 'Refuse the peers listed in a file' -r -F
 complete -c rnc -l parallel -d 'Connects in flight at once with -z' -r -f
 complete -c rnc -l max-conns -d 'Most clients served at once' -r -f
+complete -c rnc -l stall-timeout -d 'Disconnect a client that takes no data for this long' -r -f
 complete -c rnc -s 4 -l ipv4 -d 'Use IPv4 addresses only'
 complete -c rnc -s 6 -l ipv6 -d 'Use IPv6 addresses only'
 complete -c rnc -s C -l crlf -d 'Send CRLF as line-ending'
@@ -64,7 +65,7 @@ function __rnc_operands
                 set operands 1
             case -U --unixsock
                 set unix 1
-            case -i --interval -p --source-port -q --quit-after-eof -s --source -w --wait --relay -e --exec -c --sh-exec --allow --allowfile --deny --denyfile --parallel --max-conns
+            case -i --interval -p --source-port -q --quit-after-eof -s --source -w --wait --relay -e --exec -c --sh-exec --allow --allowfile --deny --denyfile --parallel --max-conns --stall-timeout
                 set skip 1
             case '--*'
             case '-*'

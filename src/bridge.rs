@@ -6,19 +6,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use mio::event::Event;
-use mio::{Registry, Token};
+use mio::Registry;
 
 use crate::config::IoRules;
 use crate::conn::Conn;
 use crate::endpoint::{interest, Endpoint};
-use crate::event_loop::{Flow, Session};
+use crate::event_loop::{earliest, Flow, Session};
 use crate::net::os_message;
 use crate::pump::{Framing, Pump, PumpError, Shaping};
 use crate::stdio::{self, FdKind};
 
-pub const STDIN: Token = Token(8);
-pub const STDOUT: Token = Token(9);
-pub const NET: Token = Token(10);
+pub use crate::token::{NET, STDIN, STDOUT};
 
 /// Which end of the connection rnc is: the rules at the peer's EOF differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,13 +191,6 @@ fn is_hangup(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
     )
-}
-
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
 }
 
 impl Session for Bridge {

@@ -262,7 +262,6 @@ pub struct Cli {
     #[arg(
         long = "relay",
         value_name = "target",
-        conflicts_with_all = ["exec", "sh_exec"],
         value_hint = ValueHint::Other,
         hide_short_help = true,
         verbatim_doc_comment
@@ -419,8 +418,8 @@ pub struct Cli {
     /// With -l: every line a client sends goes to every other client as
     /// "-> line"; the room is printed on stdout and stdin lines go to all.
     /// Control bytes other than TAB, and bidi controls, arrive as \ooo;
-    /// other UTF-8 passes. A client
-    /// more than 1 MiB behind is disconnected. Implies -k.
+    /// other UTF-8 passes. A client that stops reading is disconnected
+    /// after --stall-timeout. Implies -k.
     ///
     /// As ncat --chat, with the seed's "-> " format, the room shown on
     /// stdout and no client able to stall the others.
@@ -431,8 +430,8 @@ pub struct Cli {
     ///
     /// With -l: every byte a client sends goes to every other client as it
     /// came (no lines, no prefix, no escaping); stdin goes to all clients
-    /// and the traffic is shown on stdout. A client more than 1 MiB behind
-    /// is disconnected. Implies -k.
+    /// and the traffic is shown on stdout. A client that stops reading is
+    /// disconnected after --stall-timeout. Implies -k.
     ///
     /// As ncat --broker (which does not show the traffic on stdout).
     #[arg(long = "broker", hide_short_help = true, verbatim_doc_comment)]
@@ -460,6 +459,25 @@ pub struct Cli {
         verbatim_doc_comment
     )]
     pub max_conns: Option<String>,
+
+    /// Disconnect a client that takes no data for this long
+    ///
+    /// With -k, --chat and --broker: a client that has bytes waiting for it
+    /// and takes none of them for this long is disconnected (a -v line says
+    /// so), and the others go on. Until then nothing is dropped: while a
+    /// client is behind, rnc stops reading the talkers and stdin. Seconds,
+    /// or a number with ms, s, m or h. Default: 3s.
+    ///
+    /// ncat --chat blocks the whole room on a client that stops reading;
+    /// nc.openbsd and nc.traditional serve one client.
+    #[arg(
+        long = "stall-timeout",
+        value_name = "duration",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub stall_timeout: Option<String>,
 
     /// Print this help (--help for more)
     #[arg(short = 'h', action = ArgAction::Help)]
@@ -489,8 +507,8 @@ pub struct Cli {
 
 /// The end of `-h`: the flags beyond nc's, named so they can be found.
 const AFTER_SHORT_HELP: &str = "\
-More in rnc --help: --echo --chat --chat-names --broker --max-conns --relay -e -c
-  --allow --deny --allowfile --denyfile --parallel --json";
+More in rnc --help: --echo --chat --chat-names --broker --max-conns --stall-timeout
+  --relay -e -c --allow --deny --allowfile --denyfile --parallel --json";
 
 /// The end of `--help`: what rnc does, a few examples, where the rest is.
 const AFTER_LONG_HELP: &str = "\

@@ -30,6 +30,8 @@ pub struct Config {
     /// `--max-conns`: clients served at once by a listener that keeps open; more are
     /// closed as soon as they are accepted.
     pub max_conns: usize,
+    /// `--stall-timeout`: a fan-out client that takes no data for this long goes.
+    pub stall_timeout: Duration,
     pub io: IoRules,
     /// `--relay`, `--exec`, `--sh-exec`: what each connection is joined to instead of
     /// stdin/stdout.
@@ -173,6 +175,10 @@ pub struct IoRules {
 
 impl Config {
     pub fn from_cli(cli: Cli) -> Result<Config> {
+        // The flag table first: every flag works in the mode or is refused here.
+        if let Some(line) = crate::flags::refusal(&cli) {
+            bail!("{line}");
+        }
         let family = match (cli.ipv4, cli.ipv6) {
             (true, _) => Family::V4,
             (_, true) => Family::V6,
@@ -237,6 +243,10 @@ impl Config {
         if cli.max_conns.is_some() && !cli.listen {
             bail!("must use -l with --max-conns");
         }
+        let stall_timeout = match cli.stall_timeout.as_deref() {
+            Some(s) => parse_secs(s, "stall timeout")?,
+            None => crate::mode::DEFAULT_STALL,
+        };
         let max_conns = match cli.max_conns.as_deref() {
             Some(s) => parse_count(s, "max-conns")?,
             None => DEFAULT_MAX_CONNS,
@@ -400,6 +410,7 @@ impl Config {
             so_debug: cli.debug,
             wait,
             max_conns,
+            stall_timeout,
             io: IoRules {
                 no_stdin: cli.no_stdin,
                 crlf: cli.crlf,

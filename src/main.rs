@@ -31,6 +31,7 @@ mod config;
 mod conn;
 mod endpoint;
 mod event_loop;
+mod flags;
 mod hub;
 mod listener;
 mod mode;
@@ -38,7 +39,10 @@ mod net;
 mod ports;
 mod pump;
 mod report;
+mod room;
 mod stdio;
+mod stdio_pair;
+mod token;
 mod unix;
 
 use std::process::ExitCode;

@@ -196,6 +196,12 @@ fn new_socket(addr: &SocketAddr, opts: SockOpts) -> Result<Socket> {
     Ok(sock)
 }
 
+/// Close with a reset (SO_LINGER 0): the kernel drops what it still holds for the
+/// peer instead of trickling it out after the close.
+pub fn abort_on_close(fd: &impl std::os::fd::AsFd) {
+    let _ = socket2::SockRef::from(fd).set_linger(Some(std::time::Duration::ZERO));
+}
+
 pub fn set_so_debug(sock: &Socket) -> io::Result<()> {
     let one: libc::c_int = 1;
     // SAFETY: valid fd, option pointer and length.

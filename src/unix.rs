@@ -116,6 +116,11 @@ pub fn listen_stream(addr: &UnixAddr) -> Result<(UnixListener, Option<SocketFile
         UnixStream::connect_addr(sa).is_ok()
     })?;
     l.set_nonblocking(true).context("fcntl O_NONBLOCK")?;
+    // The system's maximum backlog, as for TCP: clients that come while rnc is busy
+    // (or stopped) wait in the kernel instead of failing.
+    socket2::SockRef::from(&l)
+        .listen(i32::MAX)
+        .context("listen")?;
     Ok((l, f))
 }
 

@@ -300,6 +300,13 @@ impl Rnc {
             .unwrap_or_else(|| panic!("killed by signal {:?}", st.signal()))
     }
 
+    /// The next stderr line, if one comes within `within`.
+    pub fn next_err(&mut self, within: Duration) -> Option<String> {
+        let l = self.stderr.recv_timeout(within).ok()?;
+        self.err_lines.push(l.clone());
+        Some(l)
+    }
+
     /// True if rnc is still running.
     pub fn running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()

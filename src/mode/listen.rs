@@ -1,5 +1,5 @@
 //! `rnc -l [addr] port` and `rnc -l -U path`: wait for one client, then bridge it with
-//! stdin/stdout (with `-k`, `keep_open.rs` serves many at once; `-u` is in
+//! stdin/stdout (with `-k`, the hub serves many at once; `-u` is in
 //! `datagram.rs`).
 
 use std::time::Instant;
@@ -16,30 +16,27 @@ use crate::listener::{Listener, Listeners};
 use crate::net::{self, SockOpts};
 use crate::unix::{self, SocketFile, UnixAddr};
 
-/// Listener tokens; clients of `-k` start above them.
-pub const FIRST_LISTENER: usize = 16;
+pub use crate::token::FIRST_LISTENER;
 
 pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Result<i32> {
     if cfg.udp {
         return super::datagram::run(cfg, addr, port, keep_open);
     }
+    if keep_open && cfg.attach.is_none() {
+        return super::serve::run(cfg, addr, port, None);
+    }
     let (listeners, _socket_file) = bind(cfg, addr, port)?;
     if let Some(attach) = &cfg.attach {
         return super::relay::serve(cfg, attach, listeners, keep_open);
     }
-    if keep_open {
-        let mut s = super::keep_open::KeepOpen::new(listeners, cfg)?;
-        event_loop::run(&mut s)
-    } else {
-        let mut s = ListenOnce {
-            listeners: Some(listeners),
-            bridge: None,
-            io: cfg.io.clone(),
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
-        };
-        event_loop::run(&mut s)
-    }
+    let mut s = ListenOnce {
+        listeners: Some(listeners),
+        bridge: None,
+        io: cfg.io.clone(),
+        verbose: cfg.verbose,
+        numeric: cfg.numeric,
+    };
+    event_loop::run(&mut s)
 }
 
 /// Bind the listening sockets of `-l [addr] port` or `-l -U path`, print nc's lines,

@@ -2,7 +2,6 @@
 
 mod connect;
 mod datagram;
-mod keep_open;
 mod listen;
 mod relay;
 mod scan;
@@ -11,6 +10,8 @@ mod udp_echo;
 mod udp_exec;
 
 use anyhow::Result;
+
+pub use serve::DEFAULT_STALL;
 
 use crate::config::{Config, Mode, ServeKind};
 
@@ -40,6 +41,6 @@ pub fn run(cfg: &Config) -> Result<i32> {
             keep_open,
         } => listen::run(cfg, addr.as_deref(), *port, *keep_open),
         Mode::Scan(plan) => scan::run(cfg, plan),
-        Mode::Serve { addr, port, kind } => serve::run(cfg, addr.as_deref(), *port, *kind),
+        Mode::Serve { addr, port, kind } => serve::run(cfg, addr.as_deref(), *port, Some(*kind)),
     }
 }

@@ -28,7 +28,7 @@ use crate::stdio::FdKind;
 use crate::unix::{self, UnixAddr};
 
 /// Link tokens start here; each link has three (client, far read, far write).
-const FIRST_LINK: usize = 64;
+const FIRST_LINK: usize = crate::token::FIRST_CLIENT;
 /// A far connect without -w gives up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -445,6 +445,11 @@ impl Session for Relay {
         }
 
         match &mut self.listeners {
+            // Connections left by this step's accept batch: take them at once.
+            Some(l) if l.pending() => {
+                l.arm(reg)?;
+                deadline = Some(now);
+            }
             Some(l) => {
                 let paused = l.arm(reg)?;
                 deadline = match (deadline, paused) {

@@ -27,9 +27,10 @@ use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::config::{Config, ScanPlan};
-use crate::event_loop::{self, Flow, Session, FIRST_SESSION_TOKEN};
+use crate::event_loop::{self, Flow, Session};
 use crate::net;
 use crate::stdio;
+use crate::token::FIRST_SESSION as FIRST_SESSION_TOKEN;
 
 /// Without -w a port check must not hang for the kernel's two minutes.
 pub const DEFAULT_SCAN_TIMEOUT: Duration = Duration::from_secs(5);

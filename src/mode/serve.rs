@@ -1,8 +1,8 @@
-//! `rnc -l --echo|--chat [addr] port` (or `-U path`): stream listeners feeding the hub
-//! (`hub.rs`). This file is the socket edge: accepted sockets become nonblocking
-//! (TCP_NODELAY for TCP) `Conn`s.
+//! The stream listeners of every many-client hub (`-l -k`, `--echo`, `--chat`,
+//! `--broker`, over TCP or `-U`): accepted sockets become nonblocking (TCP_NODELAY for
+//! TCP) hub `Conn`s.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use mio::event::Event;
@@ -13,8 +13,13 @@ use crate::conn;
 use crate::event_loop;
 use crate::hub::{Conn, Doors, Hub, HubKind, HubOpts};
 use crate::listener::Listeners;
+use crate::room::Fanout;
 
-pub fn run(cfg: &Config, addr: Option<&str>, port: u16, kind: ServeKind) -> Result<i32> {
+/// `--stall-timeout` when not given.
+pub const DEFAULT_STALL: Duration = Duration::from_secs(3);
+
+/// Serve `kind` on the listeners of `-l [addr] port` (or `-U path`); `None` is `-k`.
+pub fn run(cfg: &Config, addr: Option<&str>, port: u16, kind: Option<ServeKind>) -> Result<i32> {
     let (listeners, _socket_file) = super::listen::bind(cfg, addr, port)?;
     let doors = StreamDoors {
         listeners,
@@ -22,14 +27,17 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, kind: ServeKind) -> Resu
         numeric: cfg.numeric,
     };
     let kind = match kind {
-        ServeKind::Echo => HubKind::Echo,
-        ServeKind::Chat { names } => HubKind::Chat { names },
-        ServeKind::Broker => HubKind::Broker,
+        None => HubKind::Room(Fanout::Stdio),
+        Some(ServeKind::Echo) => HubKind::Echo,
+        Some(ServeKind::Chat { names }) => HubKind::Room(Fanout::Chat { names }),
+        Some(ServeKind::Broker) => HubKind::Room(Fanout::Broker),
     };
     let opts = HubOpts {
         max_conns: cfg.max_conns,
         verbose: cfg.verbose,
-        no_stdin: cfg.io.no_stdin,
+        io: cfg.io.clone(),
+        stall: cfg.stall_timeout,
+        idle: cfg.wait,
     };
     let mut hub = Hub::new(doors, kind, opts);
     event_loop::run(&mut hub)
