@@ -384,9 +384,6 @@ impl Config {
         if !access.is_open() && !cli.listen {
             bail!("--allow and --deny need -l");
         }
-        if !access.is_open() && cli.unixsock {
-            bail!("cannot use --allow or --deny with -U: Unix peers have no address");
-        }
         if attach.is_some() && serve_kind.is_some() {
             bail!("cannot use --echo, --chat or --broker with --relay, --exec or --sh-exec");
         }

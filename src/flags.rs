@@ -178,7 +178,9 @@ pub const ROWS: &[Row] = &[
     },
     row!("-r", ["-r"], |c| c.randomize, Connect,
         [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec], Says::Line("-r needs -z")),
-    row!("-s", ["-s", "127.0.0.1"], |c| c.source.is_some(), Connect, [Unix], Says::CannotUse),
+    // -U -u -s PATH: the datagram client's own path (nc.openbsd); a stream client has none.
+    row!("-s", ["-s", "127.0.0.1"], |c| c.source.is_some() && !(c.unixsock && c.udp), Connect,
+        [], Says::CannotUse, [(Unix, "-s with -U needs -u: a stream client has no address")]),
     row!("-U", ["-U"], |c| c.unixsock, Connect, [Scan], Says::Line("cannot use -z and -U")),
     row!("-u", ["-u"], |c| c.udp, Connect, [Chat, Broker], Says::Line("cannot use -u with --chat or --broker"),
         [(Relay, "cannot use -u with --relay")]),

@@ -168,7 +168,7 @@ fn rules_on_a_unix_listener_are_refused() {
         assert_eq!(r.code(SECS5), 1);
         assert_eq!(
             r.err_lines,
-            ["rnc: cannot use --allow or --deny with -U: Unix peers have no address"]
+            ["rnc: --allow and --deny need a TCP or UDP listener (-l)"]
         );
     }
 }

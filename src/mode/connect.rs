@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::bridge::{Bridge, Role};
@@ -26,14 +26,14 @@ pub fn run(
     let (conn, peer) = if cfg.unix {
         let addr = UnixAddr::parse(host)?;
         let source = source.map(UnixAddr::parse).transpose()?;
-        let conn = match (cfg.udp, source) {
-            (true, src) => {
-                let (s, file) = unix::connect_dgram(&addr, src.as_ref())?;
+        // (The flag table refuses -s for a stream client.)
+        let conn = match cfg.udp {
+            true => {
+                let (s, file) = unix::connect_dgram(&addr, source.as_ref())?;
                 _socket_file = file;
                 Conn::UnixDgram(s)
             }
-            (false, Some(_)) => bail!("-s with -U needs -u: a stream client has no address"),
-            (false, None) => Conn::Unix(unix::connect_stream(&addr)?),
+            false => Conn::Unix(unix::connect_stream(&addr)?),
         };
         (conn, addr.to_string())
     } else {
