@@ -5,7 +5,7 @@
 //! comments, blank lines. Reading (`read_files`), checking (`Rules::new`, pure) and
 //! resolving (`Rules::resolve`) are separate steps. With any allow entry, only matching peers get in; a deny
 //! entry always wins. IPv4-mapped IPv6 peers (`::ffff:a.b.c.d`) match IPv4 rules. Unix
-//! socket peers have no address and are not filtered.
+//! socket peers have no address: config refuses rules with `-U`.
 
 use std::net::IpAddr;
 
@@ -96,7 +96,8 @@ fn resolve(e: &Entry) -> Result<Vec<Cidr>> {
 }
 
 /// Parse one entry and resolve it: `addr`, `addr/len` or a host name.
-pub fn parse_entry(s: &str, numeric: bool) -> Result<Vec<Cidr>> {
+#[cfg(test)]
+fn parse_entry(s: &str, numeric: bool) -> Result<Vec<Cidr>> {
     resolve(&check_entry(s, numeric)?)
 }
 

@@ -244,7 +244,8 @@ impl Session for Bridge {
             }
             deadline = earliest(deadline, Some(at + q));
         }
-        // -w in connect mode: quit when nothing moved for that long.
+        // -w (connect mode, and -l once a client is in): quit when nothing moved for
+        // that long.
         if let Some(w) = self.rules.idle_timeout {
             let at = self.last_active + w.max(Duration::from_millis(1));
             if now >= at {

@@ -175,7 +175,7 @@ pub struct Cli {
     ///
     /// Connect from this local address (a name or a number). Not with -l:
     /// give the listen address as the destination operand. Default: chosen
-    /// by the system.
+    /// by the system. With -U -u: the client's socket path, removed at exit.
     ///
     /// As nc.openbsd -s and ncat -s (--source); nc.traditional -s, which is
     /// also its listen address.
@@ -223,8 +223,9 @@ pub struct Cli {
 
     /// Timeout for connects and final net reads
     ///
-    /// Give up a connect after this long. In connect mode, also exit
-    /// (status 0) once no data has moved either way for this long. Default:
+    /// Give up a connect after this long. In connect mode and with -l
+    /// (without -k), also exit (status 0) once no data has moved either way
+    /// for this long; -l still waits for its client without bound. Default:
     /// no timeout, except 5 seconds per port with -z.
     ///
     /// As nc.openbsd -w; nc.traditional -w also bounds the wait after
@@ -307,7 +308,8 @@ pub struct Cli {
     ///
     /// Listeners admit only peers matching an address, a CIDR range
     /// (10.0.0.0/8, fd00::/8) or a host name; repeatable. Others are closed
-    /// before any byte moves (datagrams dropped). Default: everyone.
+    /// before any byte moves (datagrams dropped). Not with -U (Unix peers
+    /// have no address). Default: everyone.
     ///
     /// As ncat --allow; nc.openbsd and nc.traditional have none.
     #[arg(

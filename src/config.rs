@@ -168,7 +168,8 @@ pub struct IoRules {
     pub send_eof: bool,
     /// `-q`: after stdin EOF, quit this long later even if the peer stays.
     pub quit_after_eof: Option<Duration>,
-    /// `-w` in connect mode: quit when no data moved either way for this long.
+    /// `-w` in connect mode and `-l` without `-k`: quit when no data moved either way
+    /// for this long.
     pub idle_timeout: Option<Duration>,
 }
 
@@ -285,7 +286,8 @@ impl Config {
                 (false, _) => Mode::Connect {
                     host: path,
                     port: 0,
-                    source: None,
+                    // -U -u: the client's own socket path (nc.openbsd binds it).
+                    source: cli.source.clone(),
                     source_port: None,
                 },
             }
@@ -548,7 +550,7 @@ mod tests {
     }
 
     #[test]
-    fn quit_implies_send_eof_and_idle_only_in_connect() {
+    fn quit_implies_send_eof_and_idle_in_connect_and_listen_once() {
         let c = cfg(&["-q", "1", "h", "1"]).unwrap();
         assert!(c.io.send_eof);
         assert_eq!(c.io.quit_after_eof, Some(Duration::from_secs(1)));

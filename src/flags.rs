@@ -129,6 +129,9 @@ const ONE_ATTACH: &str = "use one of --relay, -e and -c";
 const SERVER_AND_ATTACH: &str =
     "cannot use --echo, --chat or --broker with --relay, --exec or --sh-exec";
 
+/// A Unix stream client has no address of its own; a datagram client binds `-s`.
+const UNIX_SOURCE: &str = "-s with -U needs -u: a stream client has no address";
+
 /// Flags that read or shape stdin: nothing to do where stdin is not read.
 const NO_STDIN: &[Col] = &[Scan, Echo, Relay, Exec];
 
@@ -235,8 +238,9 @@ pub const ROWS: &[Row] = &[
         ["-s", "127.0.0.1"],
         |c| c.source.is_some(),
         Connect,
-        [Unix],
-        Says::CannotUse
+        [],
+        Says::CannotUse,
+        [(Unix, UNIX_SOURCE)]
     ),
     row!(
         "-U",
@@ -483,6 +487,10 @@ pub fn refusal(cli: &Cli) -> Option<String> {
     let cols = columns(cli);
     for row in ROWS.iter().filter(|r| (r.set)(cli)) {
         for &col in &cols {
+            // `-U -u -s PATH`: the one cell the -u column overrides (the client binds it).
+            if row.flag == "-s" && col == Unix && cli.udp {
+                continue;
+            }
             if let Some(line) = row.refused_in(col) {
                 return Some(line);
             }

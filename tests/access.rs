@@ -126,3 +126,49 @@ fn allowfile_in_ncat_form_several_a_line() {
     c9.wait(SECS5);
     r.wait_err("not allowed", SECS5);
 }
+
+#[test]
+fn udp_echo_answers_only_allowed_peers() {
+    let mut r = rnc([
+        "-v",
+        "-n",
+        "-u",
+        "-l",
+        "--echo",
+        "127.0.0.1",
+        "0",
+        "--deny",
+        "127.0.0.1",
+    ])
+    .spawn();
+    let port = r.bound_port();
+    let denied = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let allowed = UdpSocket::bind("127.0.0.5:0").unwrap();
+    allowed.set_read_timeout(Some(SECS5)).unwrap();
+    denied.send_to(b"denied", ("127.0.0.1", port)).unwrap();
+    allowed.send_to(b"fine", ("127.0.0.1", port)).unwrap();
+    let mut buf = [0u8; 16];
+    // The socket takes datagrams in order: once "fine" is back, "denied" was handled.
+    let n = allowed.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"fine");
+    r.wait_err("refused 127.0.0.1", SECS5);
+    denied.set_nonblocking(true).unwrap();
+    assert!(
+        denied.recv(&mut buf).is_err(),
+        "a denied peer got an answer"
+    );
+}
+
+#[test]
+fn rules_on_a_unix_listener_are_refused() {
+    for extra in [&["--allow", "127.0.0.1"][..], &["--deny", "10.0.0.0/8"][..]] {
+        let mut a = vec!["-l", "-U", "/nonexistent/rnc.sock"];
+        a.extend_from_slice(extra);
+        let mut r = rnc(a).spawn();
+        assert_eq!(r.code(SECS5), 1);
+        assert_eq!(
+            r.err_lines,
+            ["rnc: --allow and --deny need a TCP or UDP listener (-l)"]
+        );
+    }
+}

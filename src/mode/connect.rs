@@ -21,10 +21,18 @@ pub fn run(
     source: Option<&str>,
     source_port: Option<u16>,
 ) -> Result<i32> {
+    // Kept until rnc exits: its drop removes the `-U -u -s` socket file rnc made.
+    let mut _socket_file = None;
     let (conn, peer) = if cfg.unix {
         let addr = UnixAddr::parse(host)?;
+        let source = source.map(UnixAddr::parse).transpose()?;
+        // (The flag table refuses -s for a stream client.)
         let conn = match cfg.udp {
-            true => Conn::UnixDgram(unix::connect_dgram(&addr)?),
+            true => {
+                let (s, file) = unix::connect_dgram(&addr, source.as_ref())?;
+                _socket_file = file;
+                Conn::UnixDgram(s)
+            }
             false => Conn::Unix(unix::connect_stream(&addr)?),
         };
         (conn, addr.to_string())

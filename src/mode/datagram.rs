@@ -112,8 +112,8 @@ pub fn bind_udp(
     Ok(socks)
 }
 
-/// Who sent a datagram, for `-v` lines.
-fn peer_of(sa: &SockAddr) -> Peer {
+/// Who sent a datagram, for `-v` lines and access rules.
+pub fn peer_of(sa: &SockAddr) -> Peer {
     if let Some(a) = sa.as_socket() {
         Peer::Inet(a)
     } else if let Some(p) = sa.as_pathname() {

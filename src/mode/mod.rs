@@ -24,7 +24,7 @@ pub fn run(cfg: &Config) -> Result<i32> {
         kind: ServeKind::Echo,
     } = &cfg.mode
     {
-        if cfg.udp && !cfg.unix {
+        if cfg.udp {
             return udp_echo::run(cfg, addr.as_deref(), *port);
         }
     }
