@@ -446,13 +446,14 @@ pub const ROWS: &[Row] = &[
 
 /// The primary column of a command line (its mode), as the table sees it.
 pub fn primary(cli: &Cli) -> Col {
+    // A server without -l is refused in the mode it is in (connect or -z).
     if cli.zero_io && !cli.listen {
         Scan
-    } else if cli.echo {
+    } else if cli.echo && cli.listen {
         Echo
-    } else if cli.chat {
+    } else if cli.chat && cli.listen {
         Chat
-    } else if cli.broker {
+    } else if cli.broker && cli.listen {
         Broker
     } else if cli.relay.is_some() {
         Relay

@@ -65,7 +65,10 @@ fn main() -> ExitCode {
             let _ = e.print();
             0
         }
-        Ok(cli) => match config::Config::from_cli(cli).and_then(|cfg| mode::run(&cfg)) {
+        Ok(cli) => match config::Config::from_cli(cli)
+            .and_then(config::Config::resolve)
+            .and_then(|cfg| mode::run(&cfg))
+        {
             Ok(code) => code,
             Err(e) => {
                 say!("rnc: {}", error_line(&e));

@@ -23,11 +23,11 @@ pub fn run(
 ) -> Result<i32> {
     // Kept until rnc exits: its drop removes the `-U -u -s` socket file rnc made.
     let mut _socket_file = None;
-    let (conn, peer) = if cfg.unix {
+    let (conn, peer) = if cfg.unix() {
         let addr = UnixAddr::parse(host)?;
         let source = source.map(UnixAddr::parse).transpose()?;
         // (The flag table refuses -s for a stream client.)
-        let conn = match cfg.udp {
+        let conn = match cfg.udp() {
             true => {
                 let (s, file) = unix::connect_dgram(&addr, source.as_ref())?;
                 _socket_file = file;
@@ -44,8 +44,8 @@ pub fn run(
                 .transpose()?,
             port: source_port,
         };
-        let proto = if cfg.udp { "udp" } else { "tcp" };
-        let conn = match cfg.udp {
+        let proto = if cfg.udp() { "udp" } else { "tcp" };
+        let conn = match cfg.udp() {
             true => Conn::Udp(udp_connect(&addrs[0], &src, cfg.so_debug)?),
             false => Conn::Tcp(connect_any(cfg, host, port, &addrs, &src, cfg.wait)?),
         };
@@ -59,7 +59,7 @@ pub fn run(
         }
         (conn, format!("{host} port {port} ({proto})"))
     };
-    if let Some(attach) = &cfg.attach {
+    if let Some(attach) = cfg.attach() {
         let far = match &conn {
             Conn::Tcp(s) => Peer::Inet(s.peer_addr()?),
             _ => Peer::Unix(peer.clone()),

@@ -45,7 +45,7 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
     event_loop::catch_signals()?;
     // Kept until rnc exits: its drop removes the socket file rnc made.
     let mut _socket_file = None;
-    let socks: Vec<Socket> = if cfg.unix {
+    let socks: Vec<Socket> = if cfg.unix() {
         let path = UnixAddr::parse(addr.unwrap_or_default())?;
         let (s, file) = unix::bind_dgram(&path)?;
         _socket_file = file;
@@ -56,7 +56,7 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
         vec![Socket::from(OwnedFd::from(s))]
     } else {
         // --exec gives each peer a connected socket of its own on this port.
-        let socks = bind_udp(cfg, addr, port, cfg.attach.is_some())?;
+        let socks = bind_udp(cfg, addr, port, cfg.attach().is_some())?;
         socks.into_iter().map(Socket::from).collect()
     };
     let socks: Vec<(Socket, Endpoint)> = socks
@@ -67,7 +67,7 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
             (s, ep)
         })
         .collect();
-    if let Some(attach) = &cfg.attach {
+    if let Some(attach) = cfg.attach() {
         let socks = socks.into_iter().map(|(s, _)| UdpSocket::from(s)).collect();
         return super::udp_exec::run(cfg, attach, socks);
     }
@@ -80,7 +80,7 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
             io: cfg.io.clone(),
             verbose: cfg.verbose,
             numeric: cfg.numeric,
-            unix: cfg.unix,
+            unix: cfg.unix(),
             access: cfg.access.clone(),
         })
     }

@@ -18,17 +18,9 @@ use crate::unix::{self, SocketFile, UnixAddr};
 
 pub use crate::token::FIRST_LISTENER;
 
-pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Result<i32> {
-    if cfg.udp {
-        return super::datagram::run(cfg, addr, port, keep_open);
-    }
-    if keep_open && cfg.attach.is_none() {
-        return super::serve::run(cfg, addr, port, None);
-    }
+/// `-l` without `-k`: the first client, bridged with stdin/stdout.
+pub fn run(cfg: &Config, addr: Option<&str>, port: u16) -> Result<i32> {
     let (listeners, _socket_file) = bind(cfg, addr, port)?;
-    if let Some(attach) = &cfg.attach {
-        return super::relay::serve(cfg, attach, listeners, keep_open);
-    }
     let mut s = ListenOnce {
         listeners: Some(listeners),
         bridge: None,
@@ -55,7 +47,7 @@ pub fn bind(
         reuse_port: false,
     };
     let mut socket_file = None;
-    let socks = if cfg.unix {
+    let socks = if cfg.unix() {
         let path = UnixAddr::parse(addr.unwrap_or_default())?;
         let (l, file) = unix::listen_stream(&path)?;
         socket_file = file;

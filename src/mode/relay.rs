@@ -506,7 +506,19 @@ impl Session for Relay {
 }
 
 /// `rnc -l ... --relay/--exec`: serve clients from the listeners.
-pub fn serve(cfg: &Config, attach: &Attach, listeners: Listeners, keep_open: bool) -> Result<i32> {
+/// `-l --relay`, `-l -e`, `-l -c`: each client joined to its far side.
+pub fn listen(
+    cfg: &Config,
+    attach: &Attach,
+    addr: Option<&str>,
+    port: u16,
+    keep_open: bool,
+) -> Result<i32> {
+    let (listeners, _socket_file) = super::listen::bind(cfg, addr, port)?;
+    serve(cfg, attach, listeners, keep_open)
+}
+
+fn serve(cfg: &Config, attach: &Attach, listeners: Listeners, keep_open: bool) -> Result<i32> {
     let mut relay = Relay::new(cfg, attach, Some(listeners), keep_open)?;
     event_loop::run(&mut relay)
 }

@@ -83,10 +83,10 @@ pub struct Settings {
 }
 
 pub fn run(cfg: &Config, plan: &ScanPlan) -> Result<i32> {
-    if cfg.unix {
+    if cfg.unix() {
         anyhow::bail!("-U is not supported with -z");
     }
-    let proto = if cfg.udp { Proto::Udp } else { Proto::Tcp };
+    let proto = if cfg.udp() { Proto::Udp } else { Proto::Tcp };
     let source = plan
         .source
         .as_deref()

@@ -30,7 +30,7 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16) -> Result<i32> {
     event_loop::catch_signals()?;
     // Kept until rnc exits: its drop removes the socket file rnc made.
     let mut _socket_file = None;
-    let socks: Vec<Socket> = if cfg.unix {
+    let socks: Vec<Socket> = if cfg.unix() {
         let path = UnixAddr::parse(addr.unwrap_or_default())?;
         let (s, file) = unix::bind_dgram(&path)?;
         _socket_file = file;
