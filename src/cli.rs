@@ -249,6 +249,103 @@ pub struct Cli {
     #[arg(short = 'z', long = "zero-io", verbatim_doc_comment)]
     pub zero_io: bool,
 
+    /// Specify proxy address and port
+    ///
+    /// Connect through the proxy at addr[:port] (an IPv6 address in
+    /// brackets: [::1]:1080). The protocol is SOCKS5 unless -X says
+    /// otherwise; the port defaults to 1080 for SOCKS and 3128 for HTTP.
+    /// -w bounds the connect and the whole handshake. Not with -l, -s, -u
+    /// or -U.
+    ///
+    /// As nc.openbsd -x; ncat --proxy (HTTP by default).
+    #[arg(
+        short = 'x',
+        value_name = "proxy_address[:port]",
+        value_hint = ValueHint::Hostname,
+        verbatim_doc_comment
+    )]
+    pub proxy_x: Option<String>,
+
+    /// Proxy protocol: "4", "5" (SOCKS) or "connect"
+    ///
+    /// 4 is SOCKS4 (SOCKS4a when the proxy resolves the name), 5 is SOCKS5
+    /// (no authentication, or a user name and password), connect is HTTP
+    /// CONNECT (Basic authentication). ncat's socks4, socks5 and http are
+    /// the same. Default: 5 with -x, http with --proxy.
+    ///
+    /// As nc.openbsd -X and ncat --proxy-type.
+    #[arg(
+        short = 'X',
+        long = "proxy-type",
+        value_name = "proxy_protocol",
+        value_hint = ValueHint::Other,
+        verbatim_doc_comment
+    )]
+    pub proxy_type: Option<String>,
+
+    /// Connect through a proxy (HTTP unless --proxy-type)
+    ///
+    /// As -x, but the protocol defaults to HTTP CONNECT, as ncat's.
+    ///
+    /// As ncat --proxy.
+    #[arg(
+        long = "proxy",
+        value_name = "addr[:port]",
+        value_hint = ValueHint::Hostname,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub proxy: Option<String>,
+
+    /// Username for proxy authentication
+    ///
+    /// The password is read from the terminal without echo, or taken from
+    /// the RNC_PROXY_PASS environment variable (for scripts: unlike a
+    /// command-line argument, it does not show in ps). Used by HTTP CONNECT
+    /// (Basic) and SOCKS5 (RFC 1929); SOCKS4 sends the name as its user id.
+    ///
+    /// As nc.openbsd -P (HTTP CONNECT only there).
+    #[arg(
+        short = 'P',
+        long = "proxy-user",
+        value_name = "proxy_username",
+        value_hint = ValueHint::Username,
+        verbatim_doc_comment
+    )]
+    pub proxy_user: Option<String>,
+
+    /// Proxy credentials, user:pass
+    ///
+    /// Without :pass the password is asked for as with -P. The whole
+    /// argument shows in ps: prefer -P with RNC_PROXY_PASS in scripts.
+    ///
+    /// As ncat --proxy-auth.
+    #[arg(
+        long = "proxy-auth",
+        value_name = "user[:pass]",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub proxy_auth: Option<String>,
+
+    /// Where the target's name is resolved: local, remote, both, none
+    ///
+    /// remote: the proxy resolves it (SOCKS4a, a SOCKS5 domain name, the
+    /// name in CONNECT); local: rnc resolves it and sends the address;
+    /// both: local first, the proxy if that fails; none: the target must be
+    /// an address. Default: remote (no DNS query leaves this host).
+    ///
+    /// As ncat --proxy-dns; nc.openbsd resolves locally for SOCKS4 only.
+    #[arg(
+        long = "proxy-dns",
+        value_name = "type",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub proxy_dns: Option<String>,
+
     /// Relay each connection to a target
     ///
     /// Join each connection to TARGET: host:port, [v6addr]:port or

@@ -36,6 +36,8 @@ pub struct Config {
     pub attach: Option<Attach>,
     /// `--allow`/`--deny` and their files: who may talk to a listener.
     pub access: Access,
+    /// `-x`/`--proxy` and their options: connect through a proxy.
+    pub proxy: Option<crate::proxy::Proxy>,
 }
 
 /// The far side of a relayed connection.
@@ -375,6 +377,7 @@ impl Config {
         if attach.is_some() && serve_kind.is_some() {
             bail!("cannot use --echo, --chat or --broker with --relay, --exec or --sh-exec");
         }
+        let proxy = crate::proxy::Proxy::from_cli(&cli)?;
         let connect_mode = matches!(mode, Mode::Connect { .. });
         Ok(Config {
             mode,
@@ -396,6 +399,7 @@ impl Config {
             },
             attach,
             access,
+            proxy,
         })
     }
 }

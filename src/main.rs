@@ -6,6 +6,7 @@
 //! - `config`: `Cli` → `Config`, nc's conflict checks.
 //! - `net`: resolve, connect, bind, nc's `-v` wording.
 //! - `ports`: the port lists, ranges and service names of `-z`.
+//! - `proxy/`: the SOCKS4, SOCKS5 and HTTP CONNECT client handshakes (`-x`, `--proxy`).
 //! - `stdio`: stdin/stdout kinds and the O_NONBLOCK guard.
 //! - `buf`: bounded queues (splice pipe or memory); `pump`: one direction with EOF.
 //! - `endpoint`: one descriptor's readiness and registration.
@@ -34,6 +35,7 @@ mod listener;
 mod mode;
 mod net;
 mod ports;
+mod proxy;
 mod pump;
 mod report;
 mod stdio;

@@ -29,7 +29,6 @@ pub fn run(
         };
         (conn, addr.to_string())
     } else {
-        let addrs = net::resolve(host, port, cfg.family, cfg.numeric)?;
         let src = Source {
             addr: source
                 .map(|s| net::source_addr(s, cfg.family, cfg.numeric))
@@ -37,6 +36,15 @@ pub fn run(
             port: source_port,
         };
         let proto = if cfg.udp { "udp" } else { "tcp" };
+        if let Some(p) = &cfg.proxy {
+            // The proxy resolves the target (or not: --proxy-dns); no lookup here.
+            let s = crate::proxy::connect(cfg, p, host, port, &src)?;
+            if cfg.verbose > 0 {
+                crate::say!("{}", crate::proxy::succeeded_line(host, port, cfg.numeric));
+            }
+            return bridge(cfg, Conn::Tcp(s), format!("{host} port {port} (tcp)"));
+        }
+        let addrs = net::resolve(host, port, cfg.family, cfg.numeric)?;
         let conn = match cfg.udp {
             true => Conn::Udp(udp_connect(&addrs[0], &src, cfg.so_debug)?),
             false => Conn::Tcp(connect_any(cfg, host, port, &addrs, &src, cfg.wait)?),
@@ -51,6 +59,11 @@ pub fn run(
         }
         (conn, format!("{host} port {port} ({proto})"))
     };
+    bridge(cfg, conn, peer)
+}
+
+/// The connected socket goes to `-e`/`-c`/`--relay`, or is bridged with stdin/stdout.
+fn bridge(cfg: &Config, conn: Conn, peer: String) -> Result<i32> {
     if let Some(attach) = &cfg.attach {
         let far = match &conn {
             Conn::Tcp(s) => Peer::Inet(s.peer_addr()?),

@@ -85,6 +85,13 @@ pub fn run(cfg: &Config, plan: &ScanPlan) -> Result<i32> {
     if cfg.unix {
         anyhow::bail!("-U is not supported with -z");
     }
+    if let Some(p) = &cfg.proxy {
+        let src = net::Source {
+            addr: None,
+            port: plan.source_port,
+        };
+        return crate::proxy::scan(cfg, p, &plan.host, &plan.ports, &src);
+    }
     let proto = if cfg.udp { Proto::Udp } else { Proto::Tcp };
     let source = plan
         .source
