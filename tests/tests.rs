@@ -11,6 +11,7 @@ mod docs;
 mod echo;
 mod faults;
 mod listen;
+mod proxy;
 mod relay;
 mod scan;
 mod udp;
