@@ -91,6 +91,17 @@ pub struct Cli {
     )]
     pub interval: Option<String>,
 
+    /// Pass socket fd
+    ///
+    /// Connect (through the proxy, if any), then send the connected socket
+    /// over stdout, which must be a Unix socket, with SCM_RIGHTS, and exit.
+    /// This is ssh's ProxyUseFdpass: ssh then talks on the socket itself.
+    /// Not with -l, -U or -z.
+    ///
+    /// As nc.openbsd -F; nc.traditional and ncat have none.
+    #[arg(short = 'F', long = "pass-fd", verbatim_doc_comment)]
+    pub pass_fd: bool,
+
     /// Keep inbound sockets open for multiple connects
     ///
     /// With -l, keep accepting clients after the first leaves, and serve

@@ -38,6 +38,8 @@ pub struct Config {
     pub access: Access,
     /// `-x`/`--proxy` and their options: connect through a proxy.
     pub proxy: Option<crate::proxy::Proxy>,
+    /// `-F`: pass the connected socket to stdout and exit.
+    pub pass_fd: bool,
 }
 
 /// The far side of a relayed connection.
@@ -378,6 +380,15 @@ impl Config {
             bail!("cannot use --echo, --chat or --broker with --relay, --exec or --sh-exec");
         }
         let proxy = crate::proxy::Proxy::from_cli(&cli)?;
+        for (set, flag) in [
+            (cli.listen, "-l"),
+            (cli.unixsock, "-U"),
+            (cli.zero_io, "-z"),
+        ] {
+            if cli.pass_fd && set {
+                bail!("cannot use -F and {flag}");
+            }
+        }
         let connect_mode = matches!(mode, Mode::Connect { .. });
         Ok(Config {
             mode,
@@ -400,6 +411,7 @@ impl Config {
             attach,
             access,
             proxy,
+            pass_fd: cli.pass_fd,
         })
     }
 }

@@ -5,6 +5,7 @@
 //! - `access`: `--allow`/`--deny` rules.
 //! - `config`: `Cli` → `Config`, nc's conflict checks.
 //! - `net`: resolve, connect, bind, nc's `-v` wording.
+//! - `fdpass`: `-F`, the connected socket sent over stdout with SCM_RIGHTS.
 //! - `ports`: the port lists, ranges and service names of `-z`.
 //! - `proxy/`: the SOCKS4, SOCKS5 and HTTP CONNECT client handshakes (`-x`, `--proxy`).
 //! - `stdio`: stdin/stdout kinds and the O_NONBLOCK guard.
@@ -30,6 +31,7 @@ mod config;
 mod conn;
 mod endpoint;
 mod event_loop;
+mod fdpass;
 mod hub;
 mod listener;
 mod mode;

@@ -10,6 +10,7 @@ mod connect;
 mod docs;
 mod echo;
 mod faults;
+mod fdpass;
 mod listen;
 mod proxy;
 mod relay;

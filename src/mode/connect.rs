@@ -62,8 +62,12 @@ pub fn run(
     bridge(cfg, conn, peer)
 }
 
-/// The connected socket goes to `-e`/`-c`/`--relay`, or is bridged with stdin/stdout.
+/// The connected socket goes to `-F`'s receiver, to `-e`/`-c`/`--relay`, or is
+/// bridged with stdin/stdout.
 fn bridge(cfg: &Config, conn: Conn, peer: String) -> Result<i32> {
+    if cfg.pass_fd {
+        return crate::fdpass::send(conn.fd());
+    }
     if let Some(attach) = &cfg.attach {
         let far = match &conn {
             Conn::Tcp(s) => Peer::Inet(s.peer_addr()?),
