@@ -357,6 +357,80 @@ pub struct Cli {
     )]
     pub proxy_dns: Option<String>,
 
+    /// Allow broadcast
+    ///
+    /// Set SO_BROADCAST, so that -u can send to a broadcast address
+    /// (without it the system refuses with "Permission denied").
+    ///
+    /// As nc.openbsd -b and nc.traditional -b; ncat has none.
+    #[arg(short = 'b', long = "broadcast", verbatim_doc_comment)]
+    pub broadcast: bool,
+
+    /// TCP receive buffer length
+    ///
+    /// Set SO_RCVBUF to this many bytes (1 to 1073741824); Linux doubles
+    /// the value for its bookkeeping. Default: the system's.
+    ///
+    /// As nc.openbsd -I.
+    #[arg(short = 'I', long = "recv-buf", value_name = "length", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    pub rcvbuf: Option<String>,
+
+    /// TCP send buffer length
+    ///
+    /// Set SO_SNDBUF to this many bytes (1 to 1073741824). Default: the
+    /// system's.
+    ///
+    /// As nc.openbsd -O.
+    #[arg(short = 'O', long = "send-buf", value_name = "length", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    pub sndbuf: Option<String>,
+
+    /// Outgoing TTL / Hop Limit
+    ///
+    /// IP_TTL on IPv4, IPV6_UNICAST_HOPS on IPv6, 0 to 255. Default: the
+    /// system's (64).
+    ///
+    /// As nc.openbsd -M.
+    #[arg(short = 'M', long = "ttl", value_name = "ttl", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    pub ttl: Option<String>,
+
+    /// Minimum incoming TTL / Hop Limit
+    ///
+    /// IP_MINTTL on IPv4, IPV6_MINHOPCOUNT on IPv6, 0 to 255: packets that
+    /// arrive with less are dropped by the kernel. Default: none.
+    ///
+    /// As nc.openbsd -m.
+    #[arg(short = 'm', long = "min-ttl", value_name = "minttl", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    pub min_ttl: Option<String>,
+
+    /// Enable the TCP MD5 signature option
+    ///
+    /// Sign TCP segments with an RFC 2385 key (TCP_MD5SIG_EXT): for the
+    /// peer when connecting, for any peer when listening. The key is read
+    /// from the terminal without echo, or from RNC_MD5SIG_PASS.
+    ///
+    /// As nc.openbsd -S (which reads the terminal only).
+    #[arg(short = 'S', long = "md5sig", verbatim_doc_comment)]
+    pub md5sig: bool,
+
+    /// TOS value
+    ///
+    /// IP_TOS on IPv4, IPV6_TCLASS on IPv6: critical, inetcontrol,
+    /// lowcost, lowdelay, netcontrol, throughput, reliability, ef,
+    /// af11..af43, cs0..cs7, or a number (0 to 255, or 0x hex).
+    ///
+    /// As nc.openbsd -T; nc.traditional -T takes other words.
+    #[arg(short = 'T', long = "tos", value_name = "keyword", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    pub tos: Option<String>,
+
+    /// Specify alternate routing table (not on Linux)
+    ///
+    /// Linux has no routing tables by number for a socket: rnc refuses with
+    /// nc.openbsd's words, "no alternate routing table support available".
+    ///
+    /// As nc.openbsd -V on Linux.
+    #[arg(short = 'V', long = "rtable", value_name = "rtable", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    pub rtable: Option<String>,
+
     /// Relay each connection to a target
     ///
     /// Join each connection to TARGET: host:port, [v6addr]:port or

@@ -40,6 +40,8 @@ pub struct Config {
     pub proxy: Option<crate::proxy::Proxy>,
     /// `-F`: pass the connected socket to stdout and exit.
     pub pass_fd: bool,
+    /// nc.openbsd's socket flags: -T -I -O -M -m -b -S (and -V's refusal).
+    pub tune: crate::sockopt::Tune,
 }
 
 /// The far side of a relayed connection.
@@ -380,6 +382,7 @@ impl Config {
             bail!("cannot use --echo, --chat or --broker with --relay, --exec or --sh-exec");
         }
         let proxy = crate::proxy::Proxy::from_cli(&cli)?;
+        let tune = crate::sockopt::Tune::from_cli(&cli)?;
         for (set, flag) in [
             (cli.listen, "-l"),
             (cli.unixsock, "-U"),
@@ -412,6 +415,7 @@ impl Config {
             access,
             proxy,
             pass_fd: cli.pass_fd,
+            tune,
         })
     }
 }

@@ -8,6 +8,8 @@
 //! - `fdpass`: `-F`, the connected socket sent over stdout with SCM_RIGHTS.
 //! - `ports`: the port lists, ranges and service names of `-z`.
 //! - `proxy/`: the SOCKS4, SOCKS5 and HTTP CONNECT client handshakes (`-x`, `--proxy`).
+//! - `secret`: passwords from the environment or the terminal (`-P`, `-S`).
+//! - `sockopt`: nc.openbsd's socket flags (-T -I -O -M -m -b -S -V), parsed and applied.
 //! - `stdio`: stdin/stdout kinds and the O_NONBLOCK guard.
 //! - `buf`: bounded queues (splice pipe or memory); `pump`: one direction with EOF.
 //! - `endpoint`: one descriptor's readiness and registration.
@@ -40,6 +42,8 @@ mod ports;
 mod proxy;
 mod pump;
 mod report;
+mod secret;
+mod sockopt;
 mod stdio;
 mod unix;
 

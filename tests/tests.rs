@@ -15,5 +15,6 @@ mod listen;
 mod proxy;
 mod relay;
 mod scan;
+mod sockopt;
 mod udp;
 mod unix;

@@ -46,7 +46,7 @@ pub fn run(
         }
         let addrs = net::resolve(host, port, cfg.family, cfg.numeric)?;
         let conn = match cfg.udp {
-            true => Conn::Udp(udp_connect(&addrs[0], &src, cfg.so_debug)?),
+            true => Conn::Udp(udp_connect(&addrs[0], &src, cfg)?),
             false => Conn::Tcp(connect_any(cfg, host, port, &addrs, &src, cfg.wait)?),
         };
         if cfg.verbose > 0 {
@@ -80,12 +80,13 @@ fn bridge(cfg: &Config, conn: Conn, peer: String) -> Result<i32> {
 }
 
 /// A UDP "connection": a socket that sends to and hears from one peer only.
-fn udp_connect(addr: &SocketAddr, src: &Source, so_debug: bool) -> Result<UdpSocket> {
+fn udp_connect(addr: &SocketAddr, src: &Source, cfg: &Config) -> Result<UdpSocket> {
     let sock = Socket::new(Domain::for_address(*addr), Type::DGRAM, Some(Protocol::UDP))
         .context("socket")?;
-    if so_debug {
+    if cfg.so_debug {
         net::set_so_debug(&sock).context("setsockopt SO_DEBUG")?;
     }
+    cfg.tune.apply(&sock, addr.is_ipv6(), Some(addr))?;
     if src.addr.is_some() || src.port.is_some() {
         sock.set_reuse_address(true)
             .context("setsockopt SO_REUSEADDR")?;
@@ -109,6 +110,7 @@ pub fn connect_any(
 ) -> Result<TcpStream> {
     let opts = SockOpts {
         so_debug: cfg.so_debug,
+        tune: cfg.tune,
         reuse_port: false,
     };
     let mut last = None;

@@ -75,6 +75,8 @@ pub struct Settings {
     pub source: Option<IpAddr>,
     pub source_port: Option<u16>,
     pub so_debug: bool,
+    /// -T -I -O -M -m -b -S on every probe socket.
+    pub tune: crate::sockopt::Tune,
     /// `-n`: no service names in the report.
     pub numeric: bool,
     pub verbose: u8,
@@ -146,6 +148,7 @@ pub fn run(cfg: &Config, plan: &ScanPlan) -> Result<i32> {
         source,
         source_port: plan.source_port,
         so_debug: cfg.so_debug,
+        tune: cfg.tune,
         numeric: cfg.numeric,
         verbose: cfg.verbose,
         json: plan.json,
@@ -401,6 +404,10 @@ impl<O: Write, E: Write> Scan<O, E> {
         if self.s.so_debug {
             net::set_so_debug(&sock)?;
         }
+        self.s
+            .tune
+            .apply(&sock, addr.is_ipv6(), Some(addr))
+            .map_err(|e| io::Error::other(format!("{e:#}")))?;
         if self.s.source.is_some() || self.s.source_port.is_some() {
             let ip = self.s.source.unwrap_or(if addr.is_ipv4() {
                 IpAddr::V4(Ipv4Addr::UNSPECIFIED)
@@ -726,6 +733,7 @@ mod tests {
             source: None,
             source_port: None,
             so_debug: false,
+            tune: Default::default(),
             numeric: false,
             verbose: 2,
             json: true,

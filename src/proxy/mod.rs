@@ -3,7 +3,6 @@
 //! the bridge (or `-F`, or the `-z` check) gets the socket.
 
 mod http;
-mod secret;
 mod socks;
 mod wire;
 
@@ -16,6 +15,9 @@ use crate::cli::Cli;
 use crate::config::{parse_port, Config};
 use crate::net::{self, SockOpts, Source};
 use wire::Wire;
+
+/// The environment variable that gives `-P` its password without a terminal.
+pub const PASS_ENV: &str = "RNC_PROXY_PASS";
 
 /// The proxy protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,7 +217,11 @@ fn user_auth(user: &str, kind: Kind, proxy_host: &str) -> Result<Auth> {
     }
     let pass = match kind {
         Kind::Socks4 => String::new(),
-        _ => secret::password(user, proxy_host)?,
+        _ => crate::secret::ask(
+            PASS_ENV,
+            &format!("Proxy password for {user}@{proxy_host}: "),
+            &format!("proxy password for {user}"),
+        )?,
     };
     Ok(Auth {
         user: user.to_string(),
@@ -237,6 +243,7 @@ pub fn dial(cfg: &Config, p: &Proxy, src: &Source, end: Option<Instant>) -> Resu
     let addrs = net::resolve(&p.host, p.port, cfg.family, cfg.numeric)?;
     let opts = SockOpts {
         so_debug: cfg.so_debug,
+        tune: cfg.tune,
         reuse_port: false,
     };
     let mut last = None;
