@@ -45,6 +45,12 @@ pub struct Config {
     pub rules: AccessRules,
     /// The rules in force, once `resolve` has read the files and looked up the names.
     pub access: Access,
+    /// `-x`/`--proxy` and their options: connect through a proxy.
+    pub proxy: Option<crate::proxy::Proxy>,
+    /// `-F`: pass the connected socket to stdout and exit.
+    pub pass_fd: bool,
+    /// nc.openbsd's socket flags: -T -I -O -M -m -b -S (and -V's refusal).
+    pub tune: crate::sockopt::Tune,
 }
 
 /// What carries the bytes.
@@ -238,6 +244,9 @@ impl Config {
                 .unwrap_or(crate::mode::DEFAULT_STALL),
             rules: access_rules(&cli)?,
             access: Access::default(),
+            proxy: crate::proxy::Proxy::from_cli(&cli)?,
+            pass_fd: cli.pass_fd,
+            tune: crate::sockopt::Tune::from_cli(&cli)?,
         })
     }
 

@@ -132,12 +132,33 @@ const SERVER_AND_ATTACH: &str =
 /// A Unix stream client has no address of its own; a datagram client binds `-s`.
 const UNIX_SOURCE: &str = "-s with -U needs -u: a stream client has no address";
 
+/// `-F` hands the socket over: nothing is left to relay.
+const FD_ATTACH: &str = "cannot use -F with --relay, -e or -c";
+/// nc.openbsd's refusals of a proxy (`-x`), in its words.
+const PROXY_LISTEN: &[Col] = &[Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec];
+const PROXY_TRANSPORT: &[(Col, &str)] = &[
+    (Udp, "no proxy support for UDP mode"),
+    (Unix, "no proxy support for unix sockets"),
+];
+
 /// Flags that read or shape stdin: nothing to do where stdin is not read.
 const NO_STDIN: &[Col] = &[Scan, Echo, Relay, Exec];
 
 macro_rules! row {
     ($flag:expr, [$($s:expr),*], $set:expr, $role:ident, [$($c:ident),*], $says:expr) => {
         row!($flag, [$($s),*], $set, $role, [$($c),*], $says, [])
+    };
+    ($flag:expr, [$($s:expr),*], $set:expr, $role:ident, $refused:ident, $says:expr,
+     $special:ident) => {
+        Row {
+            flag: $flag,
+            sample: &[$($s),*],
+            set: $set,
+            role: Role::$role,
+            refused: $refused,
+            says: $says,
+            special: $special,
+        }
     };
     ($flag:expr, [$($s:expr),*], $set:expr, $role:ident, [$($c:ident),*], $says:expr,
      [$(($sc:ident, $sl:expr)),*]) => {
@@ -283,6 +304,138 @@ pub const ROWS: &[Row] = &[
         [Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
         Says::Line("cannot use -z and -l"),
         [(Unix, "cannot use -z and -U")]
+    ),
+    row!(
+        "-F",
+        ["-F"],
+        |c| c.pass_fd,
+        Connect,
+        [Listen, KeepOpen, Echo, Chat, Broker],
+        Says::Line("cannot use -F and -l"),
+        [
+            (Unix, "cannot use -F and -U"),
+            (Scan, "cannot use -F and -z"),
+            (Relay, FD_ATTACH),
+            (Exec, FD_ATTACH)
+        ]
+    ),
+    row!(
+        "-x",
+        ["-x", "127.0.0.1:{tcp}"],
+        |c| c.proxy_x.is_some(),
+        Connect,
+        PROXY_LISTEN,
+        Says::Line("no proxy support for listen"),
+        PROXY_TRANSPORT
+    ),
+    row!(
+        "--proxy",
+        ["--proxy", "127.0.0.1:{tcp}"],
+        |c| c.proxy.is_some(),
+        Connect,
+        PROXY_LISTEN,
+        Says::Line("no proxy support for listen"),
+        PROXY_TRANSPORT
+    ),
+    row!(
+        "-X",
+        ["-x", "127.0.0.1:{tcp}", "-X", "5"],
+        |c| c.proxy_type.is_some(),
+        Connect,
+        PROXY_LISTEN,
+        Says::Line("no proxy support for listen"),
+        PROXY_TRANSPORT
+    ),
+    row!(
+        "-P",
+        ["-x", "127.0.0.1:{tcp}", "-P", "user"],
+        |c| c.proxy_user.is_some(),
+        Connect,
+        PROXY_LISTEN,
+        Says::Line("no proxy support for listen"),
+        PROXY_TRANSPORT
+    ),
+    row!(
+        "--proxy-auth",
+        ["-x", "127.0.0.1:{tcp}", "--proxy-auth", "user:pass"],
+        |c| c.proxy_auth.is_some(),
+        Connect,
+        PROXY_LISTEN,
+        Says::Line("no proxy support for listen"),
+        PROXY_TRANSPORT
+    ),
+    row!(
+        "--proxy-dns",
+        ["-x", "127.0.0.1:{tcp}", "--proxy-dns", "local"],
+        |c| c.proxy_dns.is_some(),
+        Connect,
+        PROXY_LISTEN,
+        Says::Line("no proxy support for listen"),
+        PROXY_TRANSPORT
+    ),
+    row!(
+        "-b",
+        ["-b"],
+        |c| c.broadcast,
+        Connect,
+        [Unix],
+        Says::CannotUse
+    ),
+    row!(
+        "-I",
+        ["-I", "65536"],
+        |c| c.rcvbuf.is_some(),
+        Connect,
+        [Unix],
+        Says::CannotUse
+    ),
+    row!(
+        "-O",
+        ["-O", "65536"],
+        |c| c.sndbuf.is_some(),
+        Connect,
+        [Unix],
+        Says::CannotUse
+    ),
+    row!(
+        "-M",
+        ["-M", "9"],
+        |c| c.ttl.is_some(),
+        Connect,
+        [Unix],
+        Says::CannotUse
+    ),
+    row!(
+        "-m",
+        ["-m", "1"],
+        |c| c.min_ttl.is_some(),
+        Connect,
+        [Unix],
+        Says::CannotUse
+    ),
+    row!(
+        "-T",
+        ["-T", "lowdelay"],
+        |c| c.tos.is_some(),
+        Connect,
+        [Unix],
+        Says::CannotUse
+    ),
+    row!(
+        "-S",
+        ["-S"],
+        |c| c.md5sig,
+        Connect,
+        [Udp, Unix],
+        Says::CannotUse
+    ),
+    row!(
+        "-V",
+        ["-V", "1"],
+        |c| c.rtable.is_some(),
+        Connect,
+        [Connect, Listen, KeepOpen, Udp, Unix, Scan, Echo, Chat, Broker, Relay, Exec],
+        Says::Line("no alternate routing table support available")
     ),
     row!(
         "--relay",

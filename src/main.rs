@@ -5,8 +5,12 @@
 //! - `access`: `--allow`/`--deny` rules.
 //! - `config`: `Cli` → `Config`, nc's conflict checks.
 //! - `net`: resolve, connect, bind, nc's `-v` wording.
+//! - `fdpass`: `-F`, the connected socket sent over stdout with SCM_RIGHTS.
 //! - `ports`: the port lists, ranges and service names of `-z`.
 //! - `child`: the processes of `--exec`/`--sh-exec`, and ending them all at exit.
+//! - `proxy/`: the SOCKS4, SOCKS5 and HTTP CONNECT client handshakes (`-x`, `--proxy`).
+//! - `secret`: passwords from the environment or the terminal (`-P`, `-S`).
+//! - `sockopt`: nc.openbsd's socket flags (-T -I -O -M -m -b -S -V), parsed and applied.
 //! - `stdio`: stdin/stdout kinds and the O_NONBLOCK guard.
 //! - `buf`: bounded queues (splice pipe or memory); `pump`: one direction with EOF.
 //! - `endpoint`: one descriptor's readiness and registration.
@@ -31,15 +35,19 @@ mod config;
 mod conn;
 mod endpoint;
 mod event_loop;
+mod fdpass;
 mod flags;
 mod hub;
 mod listener;
 mod mode;
 mod net;
 mod ports;
+mod proxy;
 mod pump;
 mod report;
 mod room;
+mod secret;
+mod sockopt;
 mod stdio;
 mod stdio_pair;
 mod token;

@@ -178,6 +178,8 @@ pub fn succeeded_line(host: &str, addr: &SocketAddr, proto: &str, numeric: bool)
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SockOpts {
     pub so_debug: bool,
+    /// nc.openbsd's socket flags (-T -I -O -M -m -b -S).
+    pub tune: crate::sockopt::Tune,
     /// SO_REUSEPORT on bound UDP sockets, so that per-peer sockets (`-u -l --exec`)
     /// can share the port.
     pub reuse_port: bool,
@@ -193,6 +195,7 @@ fn new_socket(addr: &SocketAddr, opts: SockOpts) -> Result<Socket> {
     if opts.so_debug {
         set_so_debug(&sock).context("setsockopt SO_DEBUG")?;
     }
+    opts.tune.apply(&sock, addr.is_ipv6(), Some(addr))?;
     Ok(sock)
 }
 
@@ -279,6 +282,7 @@ pub fn listen_on(addr: &SocketAddr, opts: SockOpts) -> Result<std::net::TcpListe
 pub fn udp_peer_socket(local: &SocketAddr, peer: &SocketAddr) -> Result<std::net::UdpSocket> {
     let opts = SockOpts {
         so_debug: false,
+        tune: Default::default(),
         reuse_port: true,
     };
     let sock = bound_socket(local, Type::DGRAM, Protocol::UDP, opts)?;
@@ -298,6 +302,7 @@ fn bound_socket(addr: &SocketAddr, ty: Type, proto: Protocol, opts: SockOpts) ->
     if opts.so_debug {
         set_so_debug(&sock).context("setsockopt SO_DEBUG")?;
     }
+    opts.tune.apply(&sock, addr.is_ipv6(), None)?;
     sock.set_reuse_address(true)
         .context("setsockopt SO_REUSEADDR")?;
     if opts.reuse_port {

@@ -1032,5 +1032,6 @@ fn short_help_is_one_line_per_flag() {
             "{line:?}"
         );
     }
-    assert!(lines.len() <= 24, "rnc -h no longer fits a screen:\n{text}");
+    // One line per nc.openbsd flag, as its own -h (about 40 lines), and no more.
+    assert!(lines.len() <= 42, "rnc -h has grown past nc's:\n{text}");
 }

@@ -38,6 +38,8 @@ pub struct Spawn {
     stdout: Option<Stdio>,
     /// RLIMIT_NOFILE (soft and hard) for the child.
     nofile: Option<u64>,
+    /// Environment variables set for the child.
+    envs: Vec<(String, String)>,
 }
 
 pub fn rnc<I, S>(args: I) -> Spawn
@@ -51,6 +53,7 @@ where
         stdin: Stdio::piped(),
         stdout: None,
         nofile: None,
+        envs: Vec::new(),
     }
 }
 
@@ -62,6 +65,12 @@ impl Spawn {
 
     pub fn stdout(mut self, s: impl Into<Stdio>) -> Spawn {
         self.stdout = Some(s.into());
+        self
+    }
+
+    /// Set an environment variable for rnc.
+    pub fn env(mut self, k: &str, v: &str) -> Spawn {
+        self.envs.push((k.to_string(), v.to_string()));
         self
     }
 
@@ -83,6 +92,7 @@ impl Spawn {
             None => Command::new(bin()),
         };
         cmd.args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(self.stdin)
             .stdout(self.stdout.unwrap_or_else(Stdio::piped))
             .stderr(Stdio::piped());
@@ -543,4 +553,79 @@ fn proc_status_kb(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with(key)).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A third-party server (microsocks, tinyproxy, ncat, danted) run for one test; killed
+/// and reaped on drop.
+pub struct Daemon {
+    child: Child,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `prog args` and wait until 127.0.0.1:`port` accepts. None, after a loud SKIP
+/// line on stderr, when the program is not installed or never listens.
+pub fn daemon(prog: &str, args: &[&str], port: u16) -> Option<Daemon> {
+    let child = match Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("SKIP: {prog} is not available ({e}); install it to run this test");
+            return None;
+        }
+    };
+    let mut d = Daemon { child };
+    let end = Instant::now() + SECS5;
+    while Instant::now() < end {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(d);
+        }
+        if let Ok(Some(st)) = d.child.try_wait() {
+            eprintln!("SKIP: {prog} exited at start ({st})");
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!("SKIP: {prog} did not listen on port {port} within {SECS5:?}");
+    None
+}
+
+/// A port free right now on 127.0.0.1 (for programs that need one named).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A directory of the test's own under the system's temp dir; removed on drop.
+pub struct TmpDir {
+    pub path: std::path::PathBuf,
+}
+
+impl TmpDir {
+    pub fn new(tag: &str) -> TmpDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("rnc-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        TmpDir { path }
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }

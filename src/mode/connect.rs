@@ -37,7 +37,6 @@ pub fn run(
         };
         (conn, addr.to_string())
     } else {
-        let addrs = net::resolve(host, port, cfg.family, cfg.numeric)?;
         let src = Source {
             addr: source
                 .map(|s| net::source_addr(s, cfg.family, cfg.numeric))
@@ -45,8 +44,17 @@ pub fn run(
             port: source_port,
         };
         let proto = if cfg.udp() { "udp" } else { "tcp" };
+        if let Some(p) = &cfg.proxy {
+            // The proxy resolves the target (or not: --proxy-dns); no lookup here.
+            let s = crate::proxy::connect(cfg, p, host, port, &src)?;
+            if cfg.verbose > 0 {
+                crate::say!("{}", crate::proxy::succeeded_line(host, port, cfg.numeric));
+            }
+            return bridge(cfg, Conn::Tcp(s), format!("{host} port {port} (tcp)"));
+        }
+        let addrs = net::resolve(host, port, cfg.family, cfg.numeric)?;
         let conn = match cfg.udp() {
-            true => Conn::Udp(udp_connect(&addrs[0], &src, cfg.so_debug)?),
+            true => Conn::Udp(udp_connect(&addrs[0], &src, cfg)?),
             false => Conn::Tcp(connect_any(cfg, host, port, &addrs, &src, cfg.wait)?),
         };
         if cfg.verbose > 0 {
@@ -59,6 +67,15 @@ pub fn run(
         }
         (conn, format!("{host} port {port} ({proto})"))
     };
+    bridge(cfg, conn, peer)
+}
+
+/// The connected socket goes to `-F`'s receiver, to `-e`/`-c`/`--relay`, or is
+/// bridged with stdin/stdout.
+fn bridge(cfg: &Config, conn: Conn, peer: String) -> Result<i32> {
+    if cfg.pass_fd {
+        return crate::fdpass::send(conn.fd());
+    }
     if let Some(attach) = cfg.attach() {
         let far = match &conn {
             Conn::Tcp(s) => Peer::Inet(s.peer_addr()?),
@@ -71,12 +88,13 @@ pub fn run(
 }
 
 /// A UDP "connection": a socket that sends to and hears from one peer only.
-fn udp_connect(addr: &SocketAddr, src: &Source, so_debug: bool) -> Result<UdpSocket> {
+fn udp_connect(addr: &SocketAddr, src: &Source, cfg: &Config) -> Result<UdpSocket> {
     let sock = Socket::new(Domain::for_address(*addr), Type::DGRAM, Some(Protocol::UDP))
         .context("socket")?;
-    if so_debug {
+    if cfg.so_debug {
         net::set_so_debug(&sock).context("setsockopt SO_DEBUG")?;
     }
+    cfg.tune.apply(&sock, addr.is_ipv6(), Some(addr))?;
     if src.addr.is_some() || src.port.is_some() {
         sock.set_reuse_address(true)
             .context("setsockopt SO_REUSEADDR")?;
@@ -100,6 +118,7 @@ pub fn connect_any(
 ) -> Result<TcpStream> {
     let opts = SockOpts {
         so_debug: cfg.so_debug,
+        tune: cfg.tune,
         reuse_port: false,
     };
     let mut last = None;

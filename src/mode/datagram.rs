@@ -96,6 +96,7 @@ pub fn bind_udp(
 ) -> Result<Vec<UdpSocket>> {
     let opts = SockOpts {
         so_debug: cfg.so_debug,
+        tune: cfg.tune,
         reuse_port,
     };
     let socks = net::udp_sockets(addr, port, cfg.family, cfg.numeric, opts)?;

@@ -44,6 +44,7 @@ pub fn bind(
     event_loop::catch_signals()?;
     let opts = SockOpts {
         so_debug: cfg.so_debug,
+        tune: cfg.tune,
         reuse_port: false,
     };
     let mut socket_file = None;

@@ -76,6 +76,8 @@ pub struct Settings {
     pub source: Option<IpAddr>,
     pub source_port: Option<u16>,
     pub so_debug: bool,
+    /// -T -I -O -M -m -b -S on every probe socket.
+    pub tune: crate::sockopt::Tune,
     /// `-n`: no service names in the report.
     pub numeric: bool,
     pub verbose: u8,
@@ -85,6 +87,13 @@ pub struct Settings {
 pub fn run(cfg: &Config, plan: &ScanPlan) -> Result<i32> {
     if cfg.unix() {
         anyhow::bail!("-U is not supported with -z");
+    }
+    if let Some(p) = &cfg.proxy {
+        let src = net::Source {
+            addr: None,
+            port: plan.source_port,
+        };
+        return crate::proxy::scan(cfg, p, &plan.host, &plan.ports, &src);
     }
     let proto = if cfg.udp() { Proto::Udp } else { Proto::Tcp };
     let source = plan
@@ -140,6 +149,7 @@ pub fn run(cfg: &Config, plan: &ScanPlan) -> Result<i32> {
         source,
         source_port: plan.source_port,
         so_debug: cfg.so_debug,
+        tune: cfg.tune,
         numeric: cfg.numeric,
         verbose: cfg.verbose,
         json: plan.json,
@@ -395,6 +405,10 @@ impl<O: Write, E: Write> Scan<O, E> {
         if self.s.so_debug {
             net::set_so_debug(&sock)?;
         }
+        self.s
+            .tune
+            .apply(&sock, addr.is_ipv6(), Some(addr))
+            .map_err(|e| io::Error::other(format!("{e:#}")))?;
         if self.s.source.is_some() || self.s.source_port.is_some() {
             let ip = self.s.source.unwrap_or(if addr.is_ipv4() {
                 IpAddr::V4(Ipv4Addr::UNSPECIFIED)
@@ -720,6 +734,7 @@ mod tests {
             source: None,
             source_port: None,
             so_debug: false,
+            tune: Default::default(),
             numeric: false,
             verbose: 2,
             json: true,
