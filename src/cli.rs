@@ -574,10 +574,12 @@ pub struct Cli {
     )]
     pub parallel: Option<String>,
 
-    /// One JSON object per open port with -z
+    /// JSON output: the ports of -z, or the --stats figures
     ///
-    /// On stdout, in ascending port order: host, address, port, proto,
-    /// service (null when unnamed) and latency_ms (the connect time).
+    /// With -z: one object per open port on stdout, in ascending port
+    /// order: host, address, port, proto, service (null when unnamed) and
+    /// latency_ms (the connect time). Elsewhere: --stats as one JSON object
+    /// on stderr at exit (--json implies --stats).
     ///
     /// nc.openbsd, nc.traditional and ncat have none.
     #[arg(long = "json", hide_short_help = true, verbatim_doc_comment)]
@@ -661,6 +663,93 @@ pub struct Cli {
     )]
     pub stall_timeout: Option<String>,
 
+    /// Keep trying to connect for this long
+    ///
+    /// In connect mode and with -z: a connect that fails is tried again,
+    /// after 50 ms, then at most every 100 ms, until it succeeds or the
+    /// duration has passed; with -z and several ports, until every port is
+    /// open. -vv prints each attempt. The exit status is that of one try.
+    /// Seconds, or a number with ms, s, m or h.
+    ///
+    /// socat has retry= and forever; nc.openbsd, nc.traditional and ncat
+    /// have none (scripts loop: until nc -z host port; do sleep 1; done).
+    #[arg(
+        long = "retry",
+        value_name = "duration",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub retry: Option<String>,
+
+    /// Print transfer statistics at exit
+    ///
+    /// One line on stderr at exit: bytes sent and received (exact), the
+    /// elapsed time, the rate each way, and for a listener the connections
+    /// accepted. With --json the same as one JSON object. Sent and received
+    /// are rnc's side of the network: for a server, to and from its clients.
+    ///
+    /// nc.openbsd, nc.traditional and ncat have none (ncat -v prints a
+    /// summary line).
+    #[arg(long = "stats", hide_short_help = true, verbatim_doc_comment)]
+    pub stats: bool,
+
+    /// A live progress line on a terminal
+    ///
+    /// While data moves, one line on stderr: bytes each way, the current
+    /// rate and the elapsed time; with a regular file on stdin, also the
+    /// percentage sent and an ETA. Redrawn at most 4 times a second and
+    /// cleared at exit; -v lines print above it. When stderr is not a
+    /// terminal --progress does nothing (use --stats for a summary).
+    ///
+    /// What pv does in a pipe; the netcats have none.
+    #[arg(long = "progress", hide_short_help = true, verbatim_doc_comment)]
+    pub progress: bool,
+
+    /// Log the session's data to a file
+    ///
+    /// Every byte received and sent, in the order they move, as ncat -o
+    /// writes them. With -k and the servers, what each client sends (and
+    /// what stdin sends to them). The file is truncated first unless
+    /// --append-output. A write that fails (a full disk) stops the log with
+    /// one line; the connection goes on.
+    ///
+    /// As ncat -o (--output).
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "file",
+        value_hint = ValueHint::FilePath,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub output: Option<String>,
+
+    /// Log the session's data as a hex dump
+    ///
+    /// As -o, but each chunk is headed "> sent N bytes" or "< received N
+    /// bytes", then lines of an offset (counted per direction), 16 bytes in
+    /// hex and the same as ASCII (dots for the rest), as ncat --hex-dump
+    /// writes them.
+    ///
+    /// As ncat --hex-dump, which has -x too (here -x is nc's proxy).
+    #[arg(
+        long = "hex-dump",
+        value_name = "file",
+        value_hint = ValueHint::FilePath,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub hex_dump: Option<String>,
+
+    /// Append to the -o and --hex-dump files
+    ///
+    /// Default: they are truncated first.
+    ///
+    /// As ncat --append-output.
+    #[arg(long = "append-output", hide_short_help = true, verbatim_doc_comment)]
+    pub append_output: bool,
+
     /// Print this help (--help for more)
     #[arg(short = 'h', action = ArgAction::Help)]
     pub help_short: Option<bool>,
@@ -691,7 +780,8 @@ pub struct Cli {
 const AFTER_SHORT_HELP: &str = "\
 More in rnc --help: --echo --chat --chat-names --broker --max-conns --stall-timeout
   --relay -e -c --allow --deny --allowfile --denyfile --parallel --json
-  --proxy --proxy-auth --proxy-dns -T -V";
+  --proxy --proxy-auth --proxy-dns -T -V --retry --stats --progress -o --hex-dump
+  --append-output";
 
 /// The end of `--help`: what rnc does, a few examples, where the rest is.
 const AFTER_LONG_HELP: &str = "\

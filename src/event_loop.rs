@@ -114,7 +114,11 @@ pub fn run(session: &mut impl Session) -> Result<i32> {
         let flow = session.step(poll.registry(), Instant::now())?;
         let timeout = match flow {
             Flow::Exit(code) => return Ok(code),
-            Flow::Wait(deadline) => deadline.map(|d| d.saturating_duration_since(Instant::now())),
+            Flow::Wait(deadline) => {
+                // --progress wakes the loop for its redraws.
+                let deadline = earliest(deadline, crate::wrap::tick(Instant::now()));
+                deadline.map(|d| d.saturating_duration_since(Instant::now()))
+            }
         };
         match poll.poll(&mut events, timeout) {
             Ok(()) => {}

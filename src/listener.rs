@@ -110,6 +110,7 @@ impl Listeners {
                 match l.accept() {
                     Ok((conn, peer)) => {
                         if permitted(&self.access, &peer, self.verbose, self.numeric) {
+                            crate::wrap::connection();
                             out.push((conn, peer));
                         }
                         // Refused: dropped here, closed before any byte moves.

@@ -202,7 +202,10 @@ fn scan_conflicts_name_the_value() {
         err(&["-z", "--parallel", "x", "h", "1"]),
         "parallel count invalid: x"
     );
-    assert_eq!(err(&["--json", "h", "1"]), "--json needs -z");
+    assert_eq!(
+        err(&["--stats", "-z", "h", "1"]),
+        "cannot use --stats with -z"
+    );
     assert_eq!(err(&["--parallel", "4", "h", "1"]), "--parallel needs -z");
 }
 
