@@ -166,9 +166,10 @@ pub struct Cli {
     /// Quit after EOF on stdin and delay of seconds
     ///
     /// Once stdin has ended and all of it is sent, send a FIN (as -N) and
-    /// exit this many seconds later, even if the peer is still sending;
-    /// exit sooner if the peer closes first. 0 exits at once. A negative
-    /// value is the same as no -q. Default: no limit.
+    /// exit this many seconds later (or a number with ms, s, m or h: 500ms),
+    /// even if the peer is still sending; exit sooner if the peer closes
+    /// first. 0 exits at once. A negative value is the same as no -q.
+    /// Default: no limit.
     ///
     /// As nc.traditional -q; nc.openbsd -q (Debian) starts the delay only
     /// when the peer has closed too; ncat 7.93 has none.
@@ -236,8 +237,9 @@ pub struct Cli {
     ///
     /// Give up a connect after this long. In connect mode and with -l
     /// (without -k), also exit (status 0) once no data has moved either way
-    /// for this long; -l still waits for its client without bound. Default:
-    /// no timeout, except 5 seconds per port with -z.
+    /// for this long; -l still waits for its client without bound. Seconds,
+    /// or a number with ms, s, m or h (250ms). Default: no timeout, except
+    /// 5 seconds per port with -z.
     ///
     /// As nc.openbsd -w; nc.traditional -w also bounds the wait after
     /// stdin's end; ncat -w (--wait) bounds connects only.

@@ -228,7 +228,7 @@ impl Config {
             (false, true) => listen_mode(&cli, meets)?,
             (false, false) => connect_mode(&cli, meets)?,
         };
-        let wait = duration(&cli.wait, "timeout")?;
+        let wait = duration(&cli.wait, "-w timeout")?;
         Ok(Config {
             io: io_rules(&cli, &mode, wait)?,
             mode,
@@ -242,7 +242,7 @@ impl Config {
                 Some(s) => parse_count(s, "max-conns")?,
                 None => DEFAULT_MAX_CONNS,
             },
-            stall_timeout: duration(&cli.stall_timeout, "stall timeout")?
+            stall_timeout: duration(&cli.stall_timeout, "--stall-timeout")?
                 .unwrap_or(crate::mode::DEFAULT_STALL),
             rules: access_rules(&cli)?,
             access: Access::default(),
@@ -445,13 +445,13 @@ fn io_rules(cli: &Cli, mode: &Mode, wait: Option<Duration>) -> Result<IoRules> {
             parse_signed_secs(s)?;
             None
         }
-        Some(s) => Some(parse_secs(s, "quit time")?),
+        Some(s) => Some(parse_secs(s, "-q quit time")?),
         None => None,
     };
     Ok(IoRules {
         no_stdin: cli.no_stdin,
         crlf: cli.crlf,
-        interval: duration(&cli.interval, "interval")?,
+        interval: duration(&cli.interval, "-i interval")?,
         send_eof: cli.send_eof || quit.is_some(),
         quit_after_eof: quit,
         // -z has its own use of -w: the bound on each port's check.

@@ -22,3 +22,4 @@ mod scan;
 mod sockopt;
 mod udp;
 mod unix;
+mod wrap;
