@@ -110,6 +110,36 @@ fn retry_with_z_gives_up_on_a_port_that_never_opens() {
     drop(l);
 }
 
+#[test]
+fn retry_with_z_through_a_proxy() {
+    let sp = free_port();
+    let Some(_ms) = daemon(
+        "microsocks",
+        &["-i", "127.0.0.1", "-p", &sp.to_string()],
+        sp,
+    ) else {
+        return;
+    };
+    let port = free_port();
+    let proxy = format!("127.0.0.1:{sp}");
+    let p = port.to_string();
+    let mut r = rnc([
+        "-zvv",
+        "-n",
+        "-x",
+        &proxy,
+        "--retry",
+        "10s",
+        "127.0.0.1",
+        &p,
+    ])
+    .spawn();
+    r.wait_err("attempt 1: 1 of 1 ports not open yet", SECS5);
+    let _l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    assert_eq!(r.code(SECS10), 0);
+    r.wait_err("succeeded", SECS5);
+}
+
 // ---- --stats and --json ----
 
 /// The figures of a --stats line: (sent, received).

@@ -93,6 +93,9 @@ pub fn run(cfg: &Config, plan: &ScanPlan) -> Result<i32> {
             addr: None,
             port: plan.source_port,
         };
+        if let Some(within) = cfg.wrap.retry {
+            proxy_wait_open(cfg, p, plan, &src, within);
+        }
         return crate::proxy::scan(cfg, p, &plan.host, &plan.ports, &src);
     }
     let proto = if cfg.udp() { Proto::Udp } else { Proto::Tcp };
@@ -185,16 +188,42 @@ fn wait_open(s: &Settings, within: Duration) -> Result<Option<i32>> {
             break;
         }
         if s.verbose >= 2 {
-            crate::say!(
-                "rnc: attempt {n}: {} of {} ports not open yet; again in {} ms",
-                pending.len(),
-                s.ports.len(),
-                backoff.next_pause().as_millis()
-            );
+            say_attempt(n, pending.len(), s.ports.len(), &backoff);
         }
         backoff.sleep();
     }
     Ok(None)
+}
+
+/// `--retry` through a proxy: each port still closed is asked again, one at a time
+/// as the proxy scan does.
+fn proxy_wait_open(
+    cfg: &Config,
+    p: &crate::proxy::Proxy,
+    plan: &ScanPlan,
+    src: &net::Source,
+    within: Duration,
+) {
+    let mut backoff = crate::retry::Backoff::new(within);
+    let mut pending = plan.ports.clone();
+    for n in 1.. {
+        pending.retain(|&port| !crate::proxy::port_open(cfg, p, &plan.host, port, src));
+        if pending.is_empty() || backoff.left().is_zero() {
+            return;
+        }
+        if cfg.verbose >= 2 {
+            say_attempt(n, pending.len(), plan.ports.len(), &backoff);
+        }
+        backoff.sleep();
+    }
+}
+
+/// -vv's line for an attempt of `--retry` with -z.
+fn say_attempt(n: usize, pending: usize, all: usize, backoff: &crate::retry::Backoff) {
+    crate::say!(
+        "rnc: attempt {n}: {pending} of {all} ports not open yet; again in {} ms",
+        backoff.next_pause().as_millis()
+    );
 }
 
 /// One connect in flight: its socket and what it is for.
