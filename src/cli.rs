@@ -730,9 +730,9 @@ pub struct Cli {
     /// Log the session's data as a hex dump
     ///
     /// As -o, but each chunk is headed "> sent N bytes" or "< received N
-    /// bytes", then lines of an offset (counted per direction), 16 bytes in
-    /// hex and the same as ASCII (dots for the rest), as ncat --hex-dump
-    /// writes them.
+    /// bytes" (with "to/from HOST PORT" for a server's client), then lines
+    /// of an offset (counted per direction), 16 bytes in hex and the same as
+    /// ASCII (dots for the rest), as ncat --hex-dump writes them.
     ///
     /// As ncat --hex-dump, which has -x too (here -x is nc's proxy).
     #[arg(

@@ -489,9 +489,10 @@ fn echo_turn(c: &mut Client, scratch: &mut [u8], now: Instant) -> Turn {
             Ok(0) => c.eof = true,
             Ok(n) => {
                 c.active_at = now;
-                wrap::moved(Dir::Received, &scratch[..n]);
+                wrap::count(Dir::Received, n);
+                wrap::log_peer(Dir::Received, &scratch[..n], Some(&c.label));
                 // Logged as sent now, counted as it goes.
-                wrap::log(Dir::Sent, &scratch[..n]);
+                wrap::log_peer(Dir::Sent, &scratch[..n], Some(&c.label));
                 let mut sent = 0;
                 if c.ep.writable {
                     match sys_write(fd, &scratch[..n]) {
@@ -557,7 +558,8 @@ fn room_turn(
             }
             Ok(n) => {
                 c.active_at = now;
-                wrap::moved(Dir::Received, &scratch[..n]);
+                wrap::count(Dir::Received, n);
+                wrap::log_peer(Dir::Received, &scratch[..n], Some(&c.label));
                 room.heard(t, &mut c.member, &scratch[..n]);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.ep.blocked_read(),

@@ -224,6 +224,28 @@ fn stats_of_a_server_count_every_client() {
     assert!(line.ends_with(", 3 connections"), "{line}");
 }
 
+#[test]
+fn stats_of_a_relay_count_what_its_clients_moved() {
+    let (l, far) = peer_listener();
+    let relay = format!("127.0.0.1:{far}");
+    let (mut r, port) = server(&["--relay", &relay, "--stats"]);
+    let (up, down) = (random_bytes(200_000, 20), random_bytes(90_001, 21));
+    let mut c = connect(port);
+    let mut b = accept(&l, SECS5);
+    c.write_all(&up).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(hash(&read_to_end(&mut b)), hash(&up));
+    b.write_all(&down).unwrap();
+    drop(b);
+    assert_eq!(hash(&read_to_end(&mut c)), hash(&down));
+    r.signal(libc::SIGTERM);
+    r.code(SECS5);
+    let line = r.wait_err("bytes sent", SECS5);
+    // Sent and received are the client's side: what went to it and came from it.
+    assert_eq!(stats_of(&line), (90_001, 200_000), "{line}");
+    assert!(line.ends_with(", 1 connection"), "{line}");
+}
+
 // ---- -o and --hex-dump ----
 
 #[test]
@@ -295,6 +317,31 @@ fn output_of_a_keep_open_listener_holds_every_client() {
     r.signal(libc::SIGTERM);
     r.code(SECS5);
     assert_eq!(std::fs::read(&raw).unwrap(), b"one\ntwo\n");
+}
+
+#[test]
+fn hex_dump_of_a_server_names_each_client() {
+    let dir = TmpDir::new("wrap-server-hex");
+    let hex = dir.path.join("hex");
+    let (mut r, port) = server(&["--echo", "--hex-dump", hex.to_str().unwrap()]);
+    let mut c = connect(port);
+    let me = c.local_addr().unwrap().port();
+    c.write_all(b"ping").unwrap();
+    assert_eq!(read_n(&mut c, 4), b"ping");
+    drop(c);
+    r.signal(libc::SIGTERM);
+    r.code(SECS5);
+    let line = format!(
+        "0000   70 69 6e 67{}ping{}\n",
+        " ".repeat(39),
+        " ".repeat(12)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&hex).unwrap(),
+        format!(
+            "< received 4 bytes from 127.0.0.1 {me}\n{line}> sent 4 bytes to 127.0.0.1 {me}\n{line}"
+        )
+    );
 }
 
 #[test]

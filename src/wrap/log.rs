@@ -108,13 +108,17 @@ struct Hex {
 }
 
 impl Hex {
-    fn record(&mut self, dir: Dir, bytes: &[u8]) {
+    fn record(&mut self, dir: Dir, bytes: &[u8], peer: Option<&str>) {
         let i = usize::from(dir == Dir::Received);
-        let head = match dir {
-            Dir::Sent => "> sent",
-            Dir::Received => "< received",
+        let (head, to) = match dir {
+            Dir::Sent => ("> sent", "to"),
+            Dir::Received => ("< received", "from"),
         };
-        let mut text = format!("{head} {} bytes\n", bytes.len());
+        let mut text = format!("{head} {} bytes", bytes.len());
+        if let Some(p) = peer {
+            text.push_str(&format!(" {to} {p}"));
+        }
+        text.push('\n');
         for (k, line) in bytes.chunks(16).enumerate() {
             dump_line(&mut text, self.offset[i] + 16 * k as u64, line);
         }
@@ -175,12 +179,12 @@ impl Logs {
         self.raw.is_some() || self.hex.is_some()
     }
 
-    pub fn record(&mut self, dir: Dir, bytes: &[u8]) {
+    pub fn record(&mut self, dir: Dir, bytes: &[u8], peer: Option<&str>) {
         if let Some(r) = &mut self.raw {
             r.write(bytes);
         }
         if let Some(h) = &mut self.hex {
-            h.record(dir, bytes);
+            h.record(dir, bytes, peer);
         }
     }
 

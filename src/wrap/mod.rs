@@ -89,8 +89,13 @@ pub fn count(dir: Dir, n: usize) {
 
 /// Bytes as they cross the network, for the session logs.
 pub fn log(dir: Dir, bytes: &[u8]) {
+    log_peer(dir, bytes, None);
+}
+
+/// The same, for one of a server's clients: the hex dump names it.
+pub fn log_peer(dir: Dir, bytes: &[u8], peer: Option<&str>) {
     if LOGGING.load(Relaxed) && !bytes.is_empty() {
-        with_state(|s| s.logs.record(dir, bytes));
+        with_state(|s| s.logs.record(dir, bytes, peer));
     }
 }
 
@@ -143,7 +148,7 @@ pub fn install(cfg: &Config) -> Result<()> {
     let logs = log::Logs::open(w.output.as_deref(), w.hex_dump.as_deref(), w.append)?;
     LOGGING.store(logs.any(), Relaxed);
     let progress = match w.progress {
-        true => progress::Progress::on_terminal(),
+        true => progress::Progress::on_terminal(!cfg.io.no_stdin),
         false => None,
     };
     DRAWING.store(progress.is_some(), Relaxed);

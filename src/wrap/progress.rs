@@ -21,14 +21,16 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn on_terminal() -> Option<Progress> {
+    /// `stdin_sent`: stdin goes to the network (not -d), so a file there has a size to
+    /// reach.
+    pub fn on_terminal(stdin_sent: bool) -> Option<Progress> {
         if !crate::stdio::is_tty(crate::stdio::STDERR) {
             return None;
         }
         Some(Progress {
             last_draw: None,
             last_total: 0,
-            size: stdin_file_left(),
+            size: stdin_file_left().filter(|_| stdin_sent),
             up_rate: 0.0,
             last_sent: 0,
         })
