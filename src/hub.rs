@@ -33,11 +33,11 @@ use crate::token::{self, Tokens};
 /// Sources pause while any queue is longer than this.
 pub const HIGH_WATER: usize = 256 * 1024;
 /// One read from an echo client; also the most held for one whose echo is not read.
-pub const ECHO_READ: usize = 64 * 1024;
+pub const ECHO_READ: usize = crate::buf::CHUNK;
 /// One read from a chat client (lines are framed from it).
 const CHAT_READ: usize = 16 * 1024;
 /// One read from a broker or `-k` client.
-const RAW_READ: usize = 64 * 1024;
+const RAW_READ: usize = crate::buf::CHUNK;
 /// A step stops reading clients once it has this many bytes of messages to deliver,
 /// so one step adds at most about this much (plus one read) to any queue.
 const STEP_BATCH: usize = 256 * 1024;

@@ -122,12 +122,7 @@ impl Listeners {
                     // that client is lost, the next one may be fine.
                     Err(e) if is_client_error(&e) => {}
                     // Out of descriptors or socket memory: rest, then try again.
-                    Err(e)
-                        if matches!(
-                            e.raw_os_error(),
-                            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                        ) =>
-                    {
+                    Err(e) if crate::net::out_of_resources(&e) => {
                         self.paused_until = Some(now + EMFILE_PAUSE);
                         return Ok(out);
                     }

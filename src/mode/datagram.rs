@@ -20,7 +20,7 @@ use socket2::{SockAddr, Socket};
 
 use crate::access::Access;
 use crate::bridge::{Bridge, STDIN, STDOUT};
-use crate::buf::{MemBuf, Step, MEM_CAP};
+use crate::buf::{would_block, MemBuf, Step, DATAGRAM_ROOM, MEM_CAP};
 use crate::config::{Config, IoRules};
 use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
@@ -35,7 +35,6 @@ use crate::unix::{self, UnixAddr};
 use super::listen::{bridge_to, report_client, FIRST_LISTENER};
 
 /// Room a receive needs so that no datagram is truncated.
-const RECV_ROOM: usize = 65536;
 /// Peers remembered for "new peer" lines; past this, old ones may be announced again.
 const SEEN_MAX: usize = 4096;
 
@@ -124,10 +123,6 @@ pub fn peer_of(sa: &SockAddr) -> Peer {
     } else {
         Peer::Unix("(unnamed)".into())
     }
-}
-
-fn would_block(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
 }
 
 /// Waits for the first datagram, connects to its sender, then bridges.
@@ -251,7 +246,7 @@ impl Serve {
             pending: MemBuf::new(MAX_DATAGRAM * 2),
             last: None,
             seen: HashSet::new(),
-            scratch: vec![MaybeUninit::uninit(); RECV_ROOM].into_boxed_slice(),
+            scratch: vec![MaybeUninit::uninit(); DATAGRAM_ROOM].into_boxed_slice(),
             active_at: Instant::now(),
             io: cfg.io.clone(),
             verbose: cfg.verbose,
@@ -263,7 +258,7 @@ impl Serve {
     fn receive(&mut self) -> Result<bool> {
         let mut moved = false;
         for (i, (s, ep)) in self.socks.iter_mut().enumerate() {
-            while ep.readable && self.out.room() >= RECV_ROOM {
+            while ep.readable && self.out.room() >= DATAGRAM_ROOM {
                 match s.recv_from(&mut self.scratch) {
                     Ok((_, from))
                         if !permitted(
@@ -398,7 +393,7 @@ impl Serve {
         self.stdin.arm(reg, want_stdin)?;
         self.stdout_ep
             .set_interest(reg, interest(false, self.out.len() > 0))?;
-        let room = self.out.room() >= RECV_ROOM;
+        let room = self.out.room() >= DATAGRAM_ROOM;
         let sending = self.last.as_ref().map(|(i, _)| *i);
         for (i, (_, ep)) in self.socks.iter_mut().enumerate() {
             let w = self.pending.len() > 0 && sending == Some(i);

@@ -228,7 +228,7 @@ impl Link {
                 return Ok(LinkState::Alive(self.connecting));
             }
             // Connected: the far socket is writable now.
-            self.eps[FAR_R].writable = true;
+            self.eps[FAR_R].connected();
         }
         let child = self.is_child();
         let w = if child { FAR_W } else { FAR_R };

@@ -131,7 +131,7 @@ impl PeerLink {
             Ok(m) => m,
             // The child stopped reading: keep the peer's datagrams for the next one.
             Err(PumpError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
-                inp.writable = false;
+                inp.blocked_write();
                 self.stdin_gone = true;
                 true
             }
@@ -365,7 +365,7 @@ pub fn run(cfg: &Config, attach: &Attach, socks: Vec<UdpSocket>) -> Result<i32> 
         links: BTreeMap::new(),
         peers: HashMap::new(),
         next_id: 0,
-        scratch: vec![0u8; 65536].into_boxed_slice(),
+        scratch: vec![0u8; crate::buf::DATAGRAM_ROOM].into_boxed_slice(),
         argv: argv_of(attach),
         idle: cfg.wait.unwrap_or(IDLE),
         max: cfg.max_conns,
