@@ -45,8 +45,8 @@ const STEP_BATCH: usize = 256 * 1024;
 /// the rest are taken on the next step, at once.
 const ACCEPT_BATCH: usize = 256;
 
-/// A client connection handed to the hub: a connected, nonblocking stream socket.
-pub struct Conn {
+/// A client handed to the hub: a connected, nonblocking stream socket and its name.
+pub struct Arrival {
     pub fd: OwnedFd,
     /// How `-v` and warnings name the client: `HOST PORT`.
     pub label: String,
@@ -57,7 +57,7 @@ pub trait Doors {
     fn owns(&self, t: Token) -> bool;
     fn on_event(&mut self, ev: &Event);
     /// Up to `max` new connections.
-    fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<Conn>>;
+    fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<Arrival>>;
     /// Connections may be waiting that `accept` left for later.
     fn pending(&self) -> bool;
     /// A descriptor came free (after EMFILE).

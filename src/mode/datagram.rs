@@ -71,7 +71,7 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
         return super::udp_exec::run(cfg, attach, socks);
     }
     if keep_open {
-        event_loop::run(&mut Serve::new(socks, cfg))
+        event_loop::run(&mut EveryPeer::new(socks, cfg))
     } else {
         event_loop::run(&mut FirstPeer {
             socks,
@@ -216,7 +216,7 @@ impl Session for FirstPeer {
 }
 
 /// `-u -l -k`: every peer is heard; stdin answers the latest.
-struct Serve {
+struct EveryPeer {
     socks: Vec<(Socket, Endpoint)>,
     stdin: StdinSource,
     stdout_ep: Endpoint,
@@ -236,9 +236,9 @@ struct Serve {
     access: Access,
 }
 
-impl Serve {
-    fn new(socks: Vec<(Socket, Endpoint)>, cfg: &Config) -> Serve {
-        Serve {
+impl EveryPeer {
+    fn new(socks: Vec<(Socket, Endpoint)>, cfg: &Config) -> EveryPeer {
+        EveryPeer {
             socks,
             stdin: StdinSource::new(&cfg.io),
             stdout_ep: Endpoint::new(stdio::STDOUT, STDOUT),
@@ -334,7 +334,7 @@ impl Serve {
     }
 }
 
-impl Session for Serve {
+impl Session for EveryPeer {
     fn on_event(&mut self, _reg: &Registry, ev: &Event) -> Result<()> {
         match ev.token() {
             STDIN => self.stdin.on_event(ev),
@@ -378,7 +378,7 @@ impl Session for Serve {
     }
 }
 
-impl Serve {
+impl EveryPeer {
     /// `-q` after stdin's end, `-w` after the last datagram: exit, or when to look again.
     fn deadline(&mut self, now: Instant, reg: &Registry) -> Result<Flow> {
         let quit = self

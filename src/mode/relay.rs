@@ -424,6 +424,17 @@ impl Session for Relay {
     }
 
     fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow> {
+        self.accept(reg, now)?;
+        // Children are reaped in on_child_exit, on SIGCHLD only: a child exists only
+        // once its link does, so its signal is read after the link is in place.
+        let deadline = self.step_links(reg, now);
+        self.next(reg, now, deadline)
+    }
+}
+
+impl Relay {
+    /// New clients, each with its link (up to --max-conns; the rest are closed).
+    fn accept(&mut self, reg: &Registry, now: Instant) -> Result<()> {
         if let Some(l) = &mut self.listeners {
             let mut got = l.accept(now, 256)?;
             for (_, peer) in admit(&mut got, self.links.len(), self.max_links) {
@@ -448,9 +459,11 @@ impl Session for Relay {
                 }
             }
         }
-        // Children are reaped in on_child_exit, on SIGCHLD only: a child exists only
-        // once its link does, so its signal is read after the link is in place.
+        Ok(())
+    }
 
+    /// Every link's turn; the ones that ended are closed. Returns the next deadline.
+    fn step_links(&mut self, reg: &Registry, now: Instant) -> Option<Instant> {
         let mut deadline: Option<Instant> = None;
         let mut done = Vec::new();
         for (&id, l) in self.links.iter_mut() {
@@ -482,7 +495,16 @@ impl Session for Relay {
                 li.resume();
             }
         }
+        deadline
+    }
 
+    /// Listen on, or (with no listener) end when the last link has.
+    fn next(
+        &mut self,
+        reg: &Registry,
+        now: Instant,
+        mut deadline: Option<Instant>,
+    ) -> Result<Flow> {
         match &mut self.listeners {
             // Connections left by this step's accept batch: take them at once.
             Some(l) if l.pending() => {

@@ -11,7 +11,7 @@ use mio::{Registry, Token};
 use crate::config::{Config, ServeKind};
 use crate::conn;
 use crate::event_loop;
-use crate::hub::{Conn, Doors, Hub, HubKind, HubOpts};
+use crate::hub::{Arrival, Doors, Hub, HubKind, HubOpts};
 use crate::listener::Listeners;
 use crate::room::Fanout;
 
@@ -59,7 +59,7 @@ impl Doors for StreamDoors {
         self.listeners.on_event(ev)
     }
 
-    fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<Conn>> {
+    fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<Arrival>> {
         let mut out = Vec::new();
         for (sock, peer) in self.listeners.accept(now, max)? {
             // A client that is gone already fails this; it is simply not served.
@@ -76,7 +76,7 @@ impl Doors for StreamDoors {
             if self.verbose > 0 {
                 crate::say!("Connection received on {label}");
             }
-            out.push(Conn {
+            out.push(Arrival {
                 fd: sock.into_fd(),
                 label,
             });
