@@ -25,10 +25,9 @@ use crate::listener::{admit, Listeners};
 use crate::net::{self, os_message};
 use crate::pump::{Pump, PumpError, Shaping};
 use crate::stdio::FdKind;
+use crate::token::Tokens;
 use crate::unix::{self, UnixAddr};
 
-/// Link tokens start here; each link has three (client, far read, far write).
-const FIRST_LINK: usize = crate::token::FIRST_CLIENT;
 /// A far connect without -w gives up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -102,10 +101,6 @@ struct LinkRules {
     crlf: bool,
 }
 
-fn token(id: usize, idx: usize) -> Token {
-    Token(FIRST_LINK + id * 3 + idx)
-}
-
 /// Start one child for this client, its pipes registered like sockets.
 fn spawn(argv: &[String], client: &Conn, peer: &Peer) -> Result<Far> {
     let c = child::spawn(argv, &child::env_for(client, peer))?;
@@ -117,8 +112,9 @@ fn spawn(argv: &[String], client: &Conn, peer: &Peer) -> Result<Far> {
 }
 
 impl Link {
+    /// `tokens` are the link's three: client, far read, far write.
     fn open(
-        id: usize,
+        tokens: [Token; 3],
         client: Conn,
         peer: Peer,
         target: &Target,
@@ -163,9 +159,9 @@ impl Link {
         };
         Ok(Link {
             eps: [
-                Endpoint::new(client.fd(), token(id, CLIENT)),
-                Endpoint::new(far_r, token(id, FAR_R)),
-                Endpoint::new(far_w, token(id, FAR_W)),
+                Endpoint::new(client.fd(), tokens[CLIENT]),
+                Endpoint::new(far_r, tokens[FAR_R]),
+                Endpoint::new(far_w, tokens[FAR_W]),
             ],
             client,
             far,
@@ -319,7 +315,8 @@ pub struct Relay {
     listeners: Option<Listeners>,
     keep_open: bool,
     links: BTreeMap<usize, Link>,
-    next_id: usize,
+    /// Three tokens a link (client, far read, far write).
+    tokens: Tokens,
     target: Target,
     max_links: usize,
     rules: LinkRules,
@@ -340,7 +337,7 @@ impl Relay {
             listeners,
             keep_open,
             links: BTreeMap::new(),
-            next_id: 0,
+            tokens: Tokens::new(3),
             target: Target::resolve(cfg, attach)?,
             max_links: cfg.max_conns,
             rules: LinkRules {
@@ -354,14 +351,15 @@ impl Relay {
     }
 
     fn add(&mut self, client: Conn, peer: Peer) -> Option<usize> {
-        let id = self.next_id;
-        self.next_id += 1;
-        match Link::open(id, client, peer.clone(), &self.target, &self.rules) {
+        let id = self.tokens.take();
+        let tokens = [0, 1, 2].map(|i| self.tokens.token(id, i));
+        match Link::open(tokens, client, peer.clone(), &self.target, &self.rules) {
             Ok(l) => {
                 self.links.insert(id, l);
                 Some(id)
             }
             Err(e) => {
+                self.tokens.give_back(id);
                 self.link_failed(&peer, &e);
                 None
             }
@@ -403,8 +401,7 @@ impl Session for Relay {
                 return Ok(());
             }
         }
-        if t.0 >= FIRST_LINK {
-            let (id, idx) = ((t.0 - FIRST_LINK) / 3, (t.0 - FIRST_LINK) % 3);
+        if let Some((id, idx)) = self.tokens.owner(t) {
             if let Some(l) = self.links.get_mut(&id) {
                 l.eps[idx].on_event(ev);
             }
@@ -483,6 +480,7 @@ impl Relay {
             let Some(l) = self.links.remove(&id) else {
                 continue;
             };
+            self.tokens.give_back(id);
             if let Some(e) = err {
                 if l.connecting.is_some() {
                     self.link_failed(&l.peer.clone(), &anyhow::Error::new(e));
