@@ -77,7 +77,6 @@ pub enum HubKind {
 #[derive(Debug, Clone)]
 pub struct HubOpts {
     pub max_conns: usize,
-    pub verbose: u8,
     /// stdin's rules (`-d -C -i -N -q`), for the kinds that read stdin.
     pub io: IoRules,
     /// `--stall-timeout`: a client that takes no bytes for this long is disconnected.
@@ -177,7 +176,7 @@ impl<D: Doors> Hub<D> {
     fn accept(&mut self, reg: &Registry, now: Instant) -> Result<()> {
         let mut got = self.doors.accept(now, ACCEPT_BATCH)?;
         for c in listener::admit(&mut got, self.clients.len(), self.opts.max_conns) {
-            if self.opts.verbose > 0 {
+            if crate::report::verbose() > 0 {
                 crate::say!(
                     "rnc: --max-conns {} reached: closed {}",
                     self.opts.max_conns,
@@ -392,7 +391,7 @@ impl<D: Doors> Hub<D> {
                     room.leave(t, &mut c.member);
                 }
             }
-            say_leave(&c, &why, self.opts.verbose, self.opts.stall);
+            say_leave(&c, &why, crate::report::verbose(), self.opts.stall);
             c.ep.release(reg);
             if let Some((id, _)) = self.tokens.owner(t) {
                 self.tokens.give_back(id);

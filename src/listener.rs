@@ -54,8 +54,6 @@ pub struct Listeners {
     socks: Vec<(Listener, Endpoint)>,
     paused_until: Option<Instant>,
     access: Access,
-    verbose: u8,
-    numeric: bool,
 }
 
 impl Listeners {
@@ -73,16 +71,12 @@ impl Listeners {
             socks,
             paused_until: None,
             access: Access::default(),
-            verbose: 0,
-            numeric: true,
         }
     }
 
     /// Refuse peers the rules do not permit, logging them with -v.
-    pub fn with_access(mut self, access: Access, verbose: u8, numeric: bool) -> Listeners {
+    pub fn with_access(mut self, access: Access) -> Listeners {
         self.access = access;
-        self.verbose = verbose;
-        self.numeric = numeric;
         self
     }
 
@@ -109,7 +103,7 @@ impl Listeners {
             while ep.readable && out.len() < max {
                 match l.accept() {
                     Ok((conn, peer)) => {
-                        if permitted(&self.access, &peer, self.verbose, self.numeric) {
+                        if permitted(&self.access, &peer) {
                             out.push((conn, peer));
                         }
                         // Refused: dropped here, closed before any byte moves.
@@ -161,13 +155,14 @@ impl Listeners {
 }
 
 /// Check a peer against the access rules; say so with -v when it is refused.
-pub fn permitted(access: &Access, peer: &Peer, verbose: u8, numeric: bool) -> bool {
+pub fn permitted(access: &Access, peer: &Peer) -> bool {
     let ok = match peer {
         Peer::Inet(a) => access.permits(a.ip()),
         Peer::Unix(_) => true,
     };
-    if !ok && verbose > 0 {
-        crate::say!("rnc: refused {} (not allowed)", peer.describe(numeric));
+    if !ok && crate::report::verbose() > 0 {
+        let who = peer.describe(crate::report::numeric());
+        crate::say!("rnc: refused {who} (not allowed)");
     }
     ok
 }

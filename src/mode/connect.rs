@@ -83,7 +83,7 @@ fn bridge(cfg: &Config, conn: Conn, peer: String) -> Result<i32> {
         };
         return super::relay::serve_one(cfg, attach, conn, far);
     }
-    let mut bridge = Bridge::new(conn, Role::Connect, &cfg.io, peer, cfg.verbose)?;
+    let mut bridge = Bridge::new(conn, Role::Connect, &cfg.io, peer)?;
     event_loop::run(&mut bridge)
 }
 

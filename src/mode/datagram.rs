@@ -77,8 +77,6 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
             socks,
             bridge: None,
             io: cfg.io.clone(),
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
             unix: cfg.unix(),
             access: cfg.access.clone(),
         })
@@ -130,8 +128,6 @@ struct FirstPeer {
     socks: Vec<(Socket, Endpoint)>,
     bridge: Option<Bridge>,
     io: IoRules,
-    verbose: u8,
-    numeric: bool,
     unix: bool,
     access: Access,
 }
@@ -145,9 +141,7 @@ impl FirstPeer {
             }
             let mut one = [MaybeUninit::<u8>::uninit(); 1];
             match s.peek_from(&mut one) {
-                Ok((_, from))
-                    if permitted(&self.access, &peer_of(&from), self.verbose, self.numeric) =>
-                {
+                Ok((_, from)) if permitted(&self.access, &peer_of(&from)) => {
                     return Ok(Some((i, from)))
                 }
                 // Not allowed: take the datagram off the queue unread, look again.
@@ -200,13 +194,7 @@ impl Session for FirstPeer {
                 true => Conn::UnixDgram(UnixDatagram::from(OwnedFd::from(sock))),
                 false => Conn::Udp(UdpSocket::from(sock)),
             };
-            self.bridge = Some(bridge_to(
-                conn,
-                &peer,
-                &self.io,
-                self.verbose,
-                self.numeric,
-            )?);
+            self.bridge = Some(bridge_to(conn, &peer, &self.io)?);
         }
         match &mut self.bridge {
             Some(b) => b.step(reg, now),
@@ -231,8 +219,6 @@ struct EveryPeer {
     /// `-w`: the last datagram either way.
     active_at: Instant,
     io: IoRules,
-    verbose: u8,
-    numeric: bool,
     access: Access,
 }
 
@@ -249,8 +235,6 @@ impl EveryPeer {
             scratch: vec![MaybeUninit::uninit(); DATAGRAM_ROOM].into_boxed_slice(),
             active_at: Instant::now(),
             io: cfg.io.clone(),
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
             access: cfg.access.clone(),
         }
     }
@@ -260,13 +244,7 @@ impl EveryPeer {
         for (i, (s, ep)) in self.socks.iter_mut().enumerate() {
             while ep.readable && self.out.room() >= DATAGRAM_ROOM {
                 match s.recv_from(&mut self.scratch) {
-                    Ok((_, from))
-                        if !permitted(
-                            &self.access,
-                            &peer_of(&from),
-                            self.verbose,
-                            self.numeric,
-                        ) => {}
+                    Ok((_, from)) if !permitted(&self.access, &peer_of(&from)) => {}
                     Ok((n, from)) => {
                         // SAFETY: recv_from initialised the first n bytes.
                         let bytes = unsafe {
@@ -274,11 +252,11 @@ impl EveryPeer {
                         };
                         self.out.push(bytes);
                         let peer = peer_of(&from);
-                        if self.verbose > 0 && !self.seen.contains(&peer) {
+                        if crate::report::verbose() > 0 && !self.seen.contains(&peer) {
                             if self.seen.len() >= SEEN_MAX {
                                 self.seen.clear();
                             }
-                            report_client(&peer, self.verbose, self.numeric);
+                            report_client(&peer);
                             self.seen.insert(peer);
                         }
                         if !from.is_unnamed() {
@@ -290,7 +268,7 @@ impl EveryPeer {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     // Errors queued by ICMP for one peer must not stop the others.
                     Err(e) => {
-                        if self.verbose > 1 {
+                        if crate::report::verbose() > 1 {
                             crate::say!("rnc: recvfrom: {}", os_message(&e));
                         }
                     }
@@ -319,7 +297,7 @@ impl EveryPeer {
                 false
             }
             Err(e) => {
-                if self.verbose > 0 {
+                if crate::report::verbose() > 0 {
                     crate::say!(
                         "rnc: sendto {} failed: {}",
                         peer_of(to).describe(true),

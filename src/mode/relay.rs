@@ -320,8 +320,6 @@ pub struct Relay {
     target: Target,
     max_links: usize,
     rules: LinkRules,
-    verbose: u8,
-    numeric: bool,
     /// Connect mode: the error that ended the only link, for the exit code.
     failed: Option<anyhow::Error>,
 }
@@ -344,8 +342,6 @@ impl Relay {
                 wait: cfg.wait,
                 crlf: cfg.io.crlf,
             },
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
             failed: None,
         })
     }
@@ -383,7 +379,7 @@ impl Relay {
             if self.failed.is_none() {
                 self.failed = Some(anyhow!("{what}: {cause}"));
             }
-        } else if self.verbose > 0 {
+        } else if crate::report::verbose() > 0 {
             crate::say!("rnc: {what}: {cause} (client {})", peer.describe(true));
         } else if matches!(self.target, Target::Exec(_)) {
             // A program that cannot run is the server's fault: said even without -v.
@@ -436,16 +432,16 @@ impl Relay {
             let mut got = l.accept(now, 256)?;
             for (_, peer) in admit(&mut got, self.links.len(), self.max_links) {
                 // Over --max-conns: closed as soon as accepted (dropped here).
-                if self.verbose > 0 {
+                if crate::report::verbose() > 0 {
                     crate::say!(
                         "rnc: --max-conns {} reached: closed {}",
                         self.max_links,
-                        peer.describe(self.numeric)
+                        peer.describe(crate::report::numeric())
                     );
                 }
             }
             for (client, peer) in got {
-                super::listen::report_client(&peer, self.verbose, self.numeric);
+                super::listen::report_client(&peer);
                 self.add(client, peer);
                 if !self.keep_open {
                     // nc without -k: one client, then the listener closes.
@@ -468,7 +464,7 @@ impl Relay {
                 Ok(LinkState::Alive(d)) => deadline = earliest(deadline, d),
                 Ok(LinkState::Done) => done.push((id, None)),
                 Ok(LinkState::Idle) => {
-                    if self.verbose > 0 {
+                    if crate::report::verbose() > 0 {
                         crate::say!("Connection closed on {}: idle (-w)", l.peer.describe(true));
                     }
                     done.push((id, None))
@@ -484,7 +480,7 @@ impl Relay {
             if let Some(e) = err {
                 if l.connecting.is_some() {
                     self.link_failed(&l.peer.clone(), &anyhow::Error::new(e));
-                } else if self.verbose > 1 {
+                } else if crate::report::verbose() > 1 {
                     crate::say!("rnc: client {}: {}", l.peer.describe(true), os_message(&e));
                 }
             }

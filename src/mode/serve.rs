@@ -21,11 +21,7 @@ pub const DEFAULT_STALL: Duration = Duration::from_secs(3);
 /// Serve `kind` on the listeners of `-l [addr] port` (or `-U path`); `None` is `-k`.
 pub fn run(cfg: &Config, addr: Option<&str>, port: u16, kind: Option<ServeKind>) -> Result<i32> {
     let (listeners, _socket_file) = super::listen::bind(cfg, addr, port)?;
-    let doors = StreamDoors {
-        listeners,
-        verbose: cfg.verbose,
-        numeric: cfg.numeric,
-    };
+    let doors = StreamDoors { listeners };
     let kind = match kind {
         None => HubKind::Room(Fanout::Stdio),
         Some(ServeKind::Echo) => HubKind::Echo,
@@ -34,7 +30,6 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, kind: Option<ServeKind>)
     };
     let opts = HubOpts {
         max_conns: cfg.max_conns,
-        verbose: cfg.verbose,
         io: cfg.io.clone(),
         stall: cfg.stall_timeout,
         idle: cfg.wait,
@@ -46,8 +41,6 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, kind: Option<ServeKind>)
 /// Listening stream sockets (TCP or Unix) as the hub's doors.
 struct StreamDoors {
     listeners: Listeners,
-    verbose: u8,
-    numeric: bool,
 }
 
 impl Doors for StreamDoors {
@@ -71,9 +64,9 @@ impl Doors for StreamDoors {
                 let _ = s.set_nodelay(true);
             }
             // Reverse lookups only where -v prints names anyway (nc does them there).
-            let numeric = self.numeric || self.verbose == 0;
+            let numeric = crate::report::numeric() || crate::report::verbose() == 0;
             let label = peer.describe(numeric);
-            if self.verbose > 0 {
+            if crate::report::verbose() > 0 {
                 crate::say!("Connection received on {label}");
             }
             out.push(Arrival {

@@ -55,8 +55,6 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16) -> Result<i32> {
         buf: vec![MaybeUninit::uninit(); crate::buf::DATAGRAM_ROOM],
         gate: Gate {
             access: cfg.access.clone(),
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
         },
     };
     event_loop::run(&mut s)
@@ -79,8 +77,6 @@ struct UdpEcho {
 /// sender that has an address to answer.
 struct Gate {
     access: Access,
-    verbose: u8,
-    numeric: bool,
 }
 
 impl Gate {
@@ -92,7 +88,7 @@ impl Gate {
             return true;
         }
         let peer = super::datagram::peer_of(from);
-        permitted(&self.access, &peer, self.verbose, self.numeric)
+        permitted(&self.access, &peer)
     }
 }
 

@@ -205,8 +205,6 @@ struct UdpExec {
     idle: Duration,
     max: usize,
     access: Access,
-    verbose: u8,
-    numeric: bool,
 }
 
 impl UdpExec {
@@ -239,21 +237,21 @@ impl UdpExec {
 
     fn new_peer(&mut self, local: SocketAddr, from: SocketAddr, first: &[u8]) {
         let peer = Peer::Inet(from);
-        if !permitted(&self.access, &peer, self.verbose, self.numeric) {
+        if !permitted(&self.access, &peer) {
             return;
         }
         // Retired children that have not exited yet count too.
         if self.links.len().max(child::count()) >= self.max {
-            if self.verbose > 0 {
+            if crate::report::verbose() > 0 {
                 crate::say!(
                     "rnc: --max-conns {} reached: dropped a datagram from {}",
                     self.max,
-                    peer.describe(self.numeric)
+                    peer.describe(crate::report::numeric())
                 );
             }
             return;
         }
-        report_client(&peer, self.verbose, self.numeric);
+        report_client(&peer);
         let id = self.next_id;
         self.next_id += 1;
         let link = net::udp_peer_socket(&local, &from)
@@ -293,7 +291,7 @@ impl UdpExec {
                     done.push(id);
                 }
                 Err(e) => {
-                    if self.verbose > 1 {
+                    if crate::report::verbose() > 1 {
                         crate::say!(
                             "rnc: client {}: {}",
                             Peer::Inet(*addr).describe(true),
@@ -370,8 +368,6 @@ pub fn run(cfg: &Config, attach: &Attach, socks: Vec<UdpSocket>) -> Result<i32> 
         idle: cfg.wait.unwrap_or(IDLE),
         max: cfg.max_conns,
         access: cfg.access.clone(),
-        verbose: cfg.verbose,
-        numeric: cfg.numeric,
     };
     event_loop::run(&mut session)
 }
