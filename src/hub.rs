@@ -32,6 +32,9 @@ use crate::token::{self, Tokens};
 
 /// Sources pause while any queue is longer than this.
 pub const HIGH_WATER: usize = 256 * 1024;
+/// All client queues together: past this, sources pause too (a thousand slow readers
+/// must not each hold `HIGH_WATER`).
+const BUDGET: usize = 32 * 1024 * 1024;
 /// One read from an echo client; also the most held for one whose echo is not read.
 pub const ECHO_READ: usize = crate::buf::CHUNK;
 /// One read from a chat client (lines are framed from it).
@@ -219,13 +222,19 @@ impl<D: Doors> Hub<D> {
     }
 
     /// Sources wait while some queue is long: nothing is dropped, TCP pushes back.
+    /// Also while all client queues together hold more than `BUDGET`.
     fn paused(&self) -> bool {
-        self.stdout.len() > HIGH_WATER
-            || self.backlog.iter().any(|t| {
-                self.clients
-                    .get(t)
-                    .is_some_and(|c| c.out.len() > HIGH_WATER)
-            })
+        if self.stdout.len() > HIGH_WATER {
+            return true;
+        }
+        let mut total = 0;
+        for c in self.backlog.iter().filter_map(|t| self.clients.get(t)) {
+            total += c.out.len();
+            if c.out.len() > HIGH_WATER || total > BUDGET {
+                return true;
+            }
+        }
+        false
     }
 
     /// stdin's bytes for every client, when the room has room.
