@@ -36,6 +36,8 @@ pub struct Config {
     pub attach: Option<Attach>,
     /// `--allow`/`--deny` and their files: who may talk to a listener.
     pub access: Access,
+    /// `--ssl` and its flags (`tls::Opts::from_cli`).
+    pub tls: Option<crate::tls::Opts>,
 }
 
 /// The far side of a relayed connection.
@@ -396,6 +398,7 @@ impl Config {
             },
             attach,
             access,
+            tls: crate::tls::Opts::from_cli(&cli)?,
         })
     }
 }

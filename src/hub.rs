@@ -458,7 +458,8 @@ impl<D: Doors> Hub<D> {
             if self.opts.verbose > 0 {
                 crate::say!(
                     "rnc: --max-conns {} reached: closed {}",
-                    self.opts.max_conns, c.label
+                    self.opts.max_conns,
+                    c.label
                 );
             }
         }

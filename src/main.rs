@@ -16,6 +16,7 @@
 //! - `listener`: listening sockets, accept with EMFILE back-off, access rules, `--max-conns`.
 //! - `hub`: `--echo`, `--chat` and `--broker` servers: many clients, a bounded queue each.
 //! - `chat`: the chat line format: framing, escaping, `/nick` names.
+//! - `tls`: TLS (rustls) as one transport between the socket and the mode.
 //! - `mode/`: one file per mode.
 
 #![deny(clippy::print_stderr)]
@@ -37,6 +38,7 @@ mod ports;
 mod pump;
 mod report;
 mod stdio;
+mod tls;
 mod unix;
 
 use std::process::ExitCode;

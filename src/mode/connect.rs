@@ -27,6 +27,7 @@ pub fn run(
             true => Conn::UnixDgram(unix::connect_dgram(&addr)?),
             false => Conn::Unix(unix::connect_stream(&addr)?),
         };
+        let conn = crate::tls::connect(conn, host, host)?;
         (conn, addr.to_string())
     } else {
         let addrs = net::resolve(host, port, cfg.family, cfg.numeric)?;
@@ -49,11 +50,16 @@ pub fn run(
             };
             crate::say!("{}", net::succeeded_line(host, &peer, proto, cfg.numeric));
         }
-        (conn, format!("{host} port {port} ({proto})"))
+        let what = format!("{host} port {port}");
+        (
+            crate::tls::connect(conn, host, &what)?,
+            format!("{what} ({proto})"),
+        )
     };
     if let Some(attach) = &cfg.attach {
         let far = match &conn {
             Conn::Tcp(s) => Peer::Inet(s.peer_addr()?),
+            Conn::Unix(_) if !cfg.unix => Peer::Unix(peer.clone()),
             _ => Peer::Unix(peer.clone()),
         };
         return super::relay::serve_one(cfg, attach, conn, far);

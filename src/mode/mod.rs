@@ -15,6 +15,7 @@ use crate::config::{Config, Mode, ServeKind};
 
 /// Run the mode the command line chose; returns the exit code.
 pub fn run(cfg: &Config) -> Result<i32> {
+    crate::tls::install(cfg)?;
     // UDP echo is its own small mode.
     if let Mode::Serve {
         addr,
