@@ -13,5 +13,6 @@ mod faults;
 mod listen;
 mod relay;
 mod scan;
+mod tls;
 mod udp;
 mod unix;

@@ -5,7 +5,8 @@ client: connect to 127.0.0.1:PORT.
 After the handshake it prints "sni NAME", "alpn P", "peer CN" (what this side saw),
 then runs the action:
   echo        send back what arrives until close_notify, then close_notify
-  say TEXT    send TEXT, close_notify, then print what arrives ("got ...")
+  say TEXT    send TEXT, then print what arrives until EOF ("got ...")
+  ask TEXT    send TEXT, print as many bytes as come back ("got ..."), close_notify
   hear        print what arrives until close_notify ("got ..."), reply "bye" after EOF
   both N      send N pseudo-random bytes while reading everything; print
               "sent SHA256" and "recv SHA256 LEN"
@@ -16,10 +17,10 @@ Every socket operation has a timeout; errors print "error ..." and exit 1.
 import argparse
 import hashlib
 import random
+import select
 import socket
 import ssl
 import sys
-import threading
 
 
 def out(*a):
@@ -68,6 +69,44 @@ def read_all(conn):
     return bytes(data)
 
 
+def both(conn, n, timeout):
+    """Send n pseudo-random bytes while reading everything, on one thread: an OpenSSL
+    connection must not be read and written from two threads at once."""
+    rng = random.Random(7)
+    sent, recv = hashlib.sha256(), hashlib.sha256()
+    total, left, pending, reading = 0, n, b"", True
+    conn.setblocking(False)
+    while reading or pending or left:
+        if not pending and left:
+            pending = memoryview(rng.randbytes(min(left, 1 << 20)))
+            sent.update(pending)
+            left -= len(pending)
+        if conn.pending() == 0:
+            r, w, _ = select.select([conn] if reading else [], [conn] if pending else [], [], timeout)
+            if not r and not w:
+                raise TimeoutError("both: nothing moved")
+        while reading:
+            try:
+                b = conn.recv(1 << 20)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                break
+            if not b:
+                reading = False
+            recv.update(b)
+            total += len(b)
+        while pending:
+            try:
+                k = conn.send(pending[: 1 << 16])
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                break
+            pending = pending[k:]
+    out("sent", sent.hexdigest())
+    out("recv", recv.hexdigest(), total)
+    conn.setblocking(True)
+    conn.settimeout(timeout)
+    conn.unwrap()
+
+
 def act(conn, args):
     if args.action == "echo":
         while True:
@@ -80,40 +119,24 @@ def act(conn, args):
         conn.sendall(args.arg.encode())
         got = read_all(conn)
         out("got", got.decode(errors="replace").strip())
+    elif args.action == "ask":
+        want = args.arg.encode()
+        conn.sendall(want)
+        got = bytearray()
+        while len(got) < len(want):
+            b = conn.recv(65536)
+            if not b:
+                break
+            got += b
+        out("got", got.decode(errors="replace").strip())
+        conn.unwrap()
     elif args.action == "hear":
         got = read_all(conn)
         out("got", got.decode(errors="replace").strip())
         conn.sendall(b"bye\n")
         conn.unwrap()
     elif args.action == "both":
-        n = int(args.arg)
-        rng = random.Random(7)
-        sent = hashlib.sha256()
-        result = {}
-
-        def reader():
-            h = hashlib.sha256()
-            total = 0
-            while True:
-                b = conn.recv(1 << 20)
-                if not b:
-                    break
-                h.update(b)
-                total += len(b)
-            result["recv"] = (h.hexdigest(), total)
-
-        t = threading.Thread(target=reader)
-        t.start()
-        left = n
-        while left > 0:
-            chunk = rng.randbytes(min(left, 1 << 20))
-            sent.update(chunk)
-            conn.sendall(chunk)
-            left -= len(chunk)
-        out("sent", sent.hexdigest())
-        t.join()
-        out("recv", *result["recv"])
-        conn.unwrap()
+        both(conn, int(args.arg), args.timeout)
     elif args.action == "plainclose":
         conn.sendall(b"hi\n")
         # SSLSocket.shutdown drops the TLS state first: a FIN with no close_notify.

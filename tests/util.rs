@@ -38,6 +38,8 @@ pub struct Spawn {
     stdout: Option<Stdio>,
     /// RLIMIT_NOFILE (soft and hard) for the child.
     nofile: Option<u64>,
+    /// Extra environment variables.
+    env: Vec<(String, String)>,
 }
 
 pub fn rnc<I, S>(args: I) -> Spawn
@@ -51,6 +53,7 @@ where
         stdin: Stdio::piped(),
         stdout: None,
         nofile: None,
+        env: Vec::new(),
     }
 }
 
@@ -62,6 +65,11 @@ impl Spawn {
 
     pub fn stdout(mut self, s: impl Into<Stdio>) -> Spawn {
         self.stdout = Some(s.into());
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Spawn {
+        self.env.push((k.into(), v.into()));
         self
     }
 
@@ -85,7 +93,8 @@ impl Spawn {
         cmd.args(&self.args)
             .stdin(self.stdin)
             .stdout(self.stdout.unwrap_or_else(Stdio::piped))
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            .envs(self.env);
         if let Some(n) = self.nofile {
             // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
             unsafe {

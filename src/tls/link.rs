@@ -188,13 +188,16 @@ fn pair() -> io::Result<(UnixStream, UnixStream)> {
 
 fn add(
     net: OwnedFd,
-    tls: Connection,
+    mut tls: Connection,
     phase: Phase,
     who: String,
     app: UnixStream,
     deadline: Instant,
     handoff: Option<(UnixStream, Peer)>,
 ) -> io::Result<()> {
+    // rustls's own limit (64 KiB) would take part of a chunk; `send` bounds what it
+    // holds instead (one chunk, only when the last is out).
+    tls.set_buffer_limit(None);
     let net = Socket::from(net);
     net.set_nonblocking(true)?;
     // Records go out as soon as they are made: no Nagle delay behind an ACK.
@@ -642,7 +645,10 @@ impl Link {
             Ok(n) => {
                 // Never short: without a buffer limit rustls takes it all, and the
                 // check above keeps what it holds to this one chunk.
-                let _ = self.tls.writer().write_all(&buf[..n]);
+                self.tls
+                    .writer()
+                    .write_all(&buf[..n])
+                    .map_err(Failure::Io)?;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.eps[APP].blocked_read();
