@@ -23,7 +23,7 @@ _rnc() {
 
     case "${cmd}" in
         rnc)
-            opts="-4 -6 -C -d -D -i -k -l -N -n -p -q -s -u -U -v -w -z -e -c -r -h --ipv4 --ipv6 --crlf --no-stdin --debug --interval --keep-open --listen --send-eof --nodns --source-port --quit-after-eof --source --udp --unixsock --verbose --wait --zero-io --relay --exec --sh-exec --allow --allowfile --deny --denyfile --randomize --parallel --json --echo --chat --broker --chat-names --max-conns --help --version"
+            opts="-4 -6 -C -d -D -i -k -l -N -n -p -q -s -u -U -v -w -z -e -c -r -h --ipv4 --ipv6 --crlf --no-stdin --debug --interval --keep-open --listen --send-eof --nodns --source-port --quit-after-eof --source --udp --unixsock --verbose --wait --zero-io --relay --exec --sh-exec --allow --allowfile --deny --denyfile --randomize --parallel --json --echo --chat --broker --chat-names --max-conns --tls --ssl --ssl-cert --ssl-key --ssl-trustfile --ssl-servername --ssl-alpn --ssl-ciphers --ssl-verify --ssl-pin --ssl-no-verify --relay-tls --relay-ssl --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -168,6 +168,76 @@ _rnc() {
                     fi
                     return 0
                     ;;
+                --ssl-cert)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --ssl-key)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --ssl-trustfile)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --ssl-servername)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssl-alpn)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --ssl-ciphers)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --ssl-pin)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -190,7 +260,7 @@ _rnc_operands() {
     local cur="$2" prev="$3" i j c w n=0 unix=0 skip=0 operands=0
     case "$prev" in
         -p|--source-port) COMPREPLY=( $(compgen -s -- "$cur") ); return 0 ;;
-        -s|--source|--allow|--deny) COMPREPLY=( $(compgen -A hostname -- "$cur") ); return 0 ;;
+        -s|--source|--allow|--deny|--ssl-servername) COMPREPLY=( $(compgen -A hostname -- "$cur") ); return 0 ;;
     esac
     for ((i = 1; i < COMP_CWORD; i++)); do
         w="${COMP_WORDS[i]}"
@@ -199,7 +269,7 @@ _rnc_operands() {
         case "$w" in
             --) operands=1 ;;
             -U|--unixsock) unix=1 ;;
-            -i|--interval|-p|--source-port|-q|--quit-after-eof|-s|--source|-w|--wait|--relay|-e|--exec|-c|--sh-exec|--allow|--allowfile|--deny|--denyfile|--parallel|--max-conns) skip=1 ;;
+            -i|--interval|-p|--source-port|-q|--quit-after-eof|-s|--source|-w|--wait|--relay|-e|--exec|-c|--sh-exec|--allow|--allowfile|--deny|--denyfile|--parallel|--max-conns|--ssl-cert|--ssl-key|--ssl-trustfile|--ssl-servername|--ssl-alpn|--ssl-ciphers|--ssl-pin) skip=1 ;;
             --*) ;;
             -*)
                 for ((j = 1; j < ${#w}; j++)); do

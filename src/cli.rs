@@ -653,10 +653,8 @@ pub struct Cli {
 
 /// The end of `-h`: the flags beyond nc's, named so they can be found.
 const AFTER_SHORT_HELP: &str = "\
-More in rnc --help: --echo --chat --chat-names --broker --max-conns --relay -e -c
-  --allow --deny --allowfile --denyfile --parallel --json
-  --ssl --ssl-cert --ssl-key --ssl-trustfile --ssl-pin --ssl-no-verify --ssl-servername
-  --ssl-alpn --ssl-ciphers --relay-ssl";
+More in rnc --help: --echo --chat --chat-names --broker --max-conns --relay -e -c --allow --deny --allowfile --denyfile --parallel --json
+  --ssl --ssl-cert --ssl-key --ssl-trustfile --ssl-pin --ssl-no-verify --ssl-verify --ssl-servername --ssl-alpn --ssl-ciphers --relay-ssl";
 
 /// The end of `--help`: what rnc does, a few examples, where the rest is.
 const AFTER_LONG_HELP: &str = "\
