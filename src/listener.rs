@@ -102,7 +102,7 @@ impl Listeners {
     pub fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<(Conn, Peer)>> {
         let mut out = Vec::new();
         if self.paused_until.is_some_and(|t| now < t) {
-            crate::tls::take_ready(&mut out, max);
+            crate::tls::take_ready(&mut out, max)?;
             return Ok(out);
         }
         self.paused_until = None;
@@ -138,7 +138,7 @@ impl Listeners {
                 }
             }
         }
-        crate::tls::take_ready(&mut out, max);
+        crate::tls::take_ready(&mut out, max)?;
         Ok(out)
     }
 

@@ -94,6 +94,17 @@ pub fn is_self_signed(der: &[u8]) -> bool {
     issuer_subject(der).is_some_and(|(i, s)| i == s)
 }
 
+/// The names of a certificate that has no subjectAltName extension (OID 2.5.29.17):
+/// its subject's common name, which OpenSSL still checks in that case.
+pub fn legacy_common_name(der: &[u8]) -> Option<String> {
+    if der.windows(5).any(|w| w == [0x06, 0x03, 0x55, 0x1d, 0x11]) {
+        return None;
+    }
+    subject(der)
+        .split(", ")
+        .find_map(|kv| kv.strip_prefix("CN=").map(String::from))
+}
+
 /// `CN=host, O=org`: the attributes rnc knows by name, others by OID.
 pub fn subject(der: &[u8]) -> String {
     let Some((_, mut name)) = issuer_subject(der) else {

@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -59,6 +59,9 @@ struct Link {
     handoff: Option<(UnixStream, Peer)>,
     /// The peer, for messages.
     who: String,
+    /// The mode's end (its descriptor number) and the socket's local address, for
+    /// `local_addr`.
+    theirs: (i32, Option<SocketAddr>),
     /// Plaintext from the peer that the app end could not take yet.
     held: Vec<u8>,
     /// rustls has no decrypted byte left: the socket may be read.
@@ -88,6 +91,10 @@ struct LinkSet {
     scratch: Vec<u8>,
     /// The mode has finished: links only flush, until then.
     draining: Option<Instant>,
+    /// A listener that serves one client (no -k): the handshake that failed, which ends it.
+    failed: Option<String>,
+    /// Such a listener has its client.
+    took_one: bool,
 }
 
 thread_local! {
@@ -186,20 +193,30 @@ fn pair() -> io::Result<(UnixStream, UnixStream)> {
     Ok((a, b))
 }
 
+/// A new link on `net`. With `peer` (a listener's client) the mode's end waits for
+/// `take_ready`; without, it is returned now.
 fn add(
     net: OwnedFd,
     mut tls: Connection,
     phase: Phase,
     who: String,
-    app: UnixStream,
     deadline: Instant,
-    handoff: Option<(UnixStream, Peer)>,
-) -> io::Result<()> {
+    peer: Option<Peer>,
+) -> io::Result<Option<UnixStream>> {
+    let (app, theirs) = pair()?;
     // rustls's own limit (64 KiB) would take part of a chunk; `send` bounds what it
     // holds instead (one chunk, only when the last is out).
     tls.set_buffer_limit(None);
     let net = Socket::from(net);
     net.set_nonblocking(true)?;
+    let origin = (
+        theirs.as_raw_fd(),
+        net.local_addr().ok().and_then(|a| a.as_socket()),
+    );
+    let (handoff, give) = match peer {
+        Some(p) => (Some((theirs, p)), None),
+        None => (None, Some(theirs)),
+    };
     // Records go out as soon as they are made: no Nagle delay behind an ACK.
     let _ = net.set_tcp_nodelay(true);
     SET.with_borrow_mut(|set| {
@@ -226,6 +243,7 @@ fn add(
                 deadline,
                 handoff,
                 who,
+                theirs: origin,
                 held: Vec::new(),
                 plain_empty: false,
                 net_eof: false,
@@ -238,22 +256,20 @@ fn add(
         set.new.push(id);
         set.dirty.insert(id);
     });
-    Ok(())
+    Ok(give)
 }
 
 /// A connection whose handshake is done (connect mode): returns the mode's end.
 pub fn established(net: OwnedFd, tls: Connection) -> io::Result<UnixStream> {
-    let (mine, theirs) = pair()?;
-    add(
+    let theirs = add(
         net,
         tls,
         Phase::Open,
         "the server".into(),
-        mine,
         Instant::now(),
         None,
     )?;
-    Ok(theirs)
+    Ok(theirs.expect("no peer: the end comes back"))
 }
 
 /// A relay's far socket with its connect under way: returns the relay's end at once.
@@ -263,21 +279,24 @@ pub fn connecting(
     host: &str,
     deadline: Instant,
 ) -> io::Result<UnixStream> {
-    let (mine, theirs) = pair()?;
-    add(
+    let theirs = add(
         net,
         tls.into(),
         Phase::Connecting,
-        host.to_string(),
-        mine,
+        host.into(),
         deadline,
         None,
     )?;
-    Ok(theirs)
+    Ok(theirs.expect("no peer: the end comes back"))
 }
 
-/// A listener's client: handed over by `take_ready` once its handshake completes.
+/// A listener's client: handed over by `take_ready` once its handshake completes. A
+/// listener without -k takes one client only, as nc does (the others are closed).
 pub fn accept(net: OwnedFd, peer: Peer, cfg: Arc<ServerConfig>) {
+    let once = settings().is_some_and(|s| s.once);
+    if once && SET.with_borrow_mut(|set| std::mem::replace(&mut set.took_one, true)) {
+        return;
+    }
     let who = peer.describe(true);
     let fail = |e: &dyn std::fmt::Display| {
         if verbose() > 0 {
@@ -288,10 +307,6 @@ pub fn accept(net: OwnedFd, peer: Peer, cfg: Arc<ServerConfig>) {
         Ok(t) => t,
         Err(e) => return fail(&e),
     };
-    let (mine, theirs) = match pair() {
-        Ok(p) => p,
-        Err(e) => return fail(&os_message(&e)),
-    };
     let wait = settings().map_or(super::HANDSHAKE_TIMEOUT, |s| s.wait);
     let deadline = Instant::now() + wait;
     if let Err(e) = add(
@@ -299,24 +314,28 @@ pub fn accept(net: OwnedFd, peer: Peer, cfg: Arc<ServerConfig>) {
         tls.into(),
         Phase::Handshaking,
         who.clone(),
-        mine,
         deadline,
-        Some((theirs, peer)),
+        Some(peer),
     ) {
         fail(&os_message(&e));
     }
 }
 
-/// Up to `max` listener clients whose handshake has completed.
-pub fn take_ready(out: &mut Vec<(Conn, Peer)>, max: usize) {
+/// Up to `max` listener clients whose handshake has completed. A listener without -k
+/// ends with its one client's failed handshake, as it would with any other failure.
+pub fn take_ready(out: &mut Vec<(Conn, Peer)>, max: usize) -> anyhow::Result<()> {
     SET.with_borrow_mut(|set| {
+        if let Some(e) = set.failed.take() {
+            return Err(anyhow::anyhow!(e));
+        }
         while out.len() < max {
             match set.ready.pop_front() {
                 Some(c) => out.push(c),
                 None => break,
             }
         }
-    });
+        Ok(())
+    })
 }
 
 pub fn has_ready() -> bool {
@@ -352,6 +371,16 @@ pub fn on_event(ev: &Event) {
             set.dirty.insert(t / 2);
         }
     });
+}
+
+/// The local address of the socket behind the mode's end `fd` (a TLS client).
+pub fn local_addr(fd: i32) -> Option<SocketAddr> {
+    SET.with_borrow(|set| {
+        set.links
+            .values()
+            .find(|l| l.theirs.0 == fd)
+            .and_then(|l| l.theirs.1)
+    })
 }
 
 /// No link is left.
@@ -424,7 +453,8 @@ impl LinkSet {
                 Err(f) => self.end(reg, id, Some(f)),
             }
         }
-        if !self.ready.is_empty() {
+        // Something for the session's accept: look again at once.
+        if !self.ready.is_empty() || self.failed.is_some() {
             return Ok(Some(now));
         }
         let next = self
@@ -451,6 +481,14 @@ impl LinkSet {
         // talk to failing is news.
         let client_side = matches!(l.tls, Connection::Client(_));
         let during = l.phase != Phase::Open;
+        if l.handoff.is_some() && settings().is_some_and(|s| s.once) {
+            self.failed = Some(format!(
+                "tls handshake with {} failed: {}",
+                l.who,
+                f.describe()
+            ));
+            return;
+        }
         if verbose() > 0 || (client_side && !during) {
             match during {
                 true => crate::say!("rnc: tls handshake with {} failed: {}", l.who, f.describe()),

@@ -62,6 +62,8 @@ struct Settings {
     servername: Option<String>,
     wait: Duration,
     verbose: u8,
+    /// A listener without -k: one client, whose failed handshake ends rnc.
+    once: bool,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -98,6 +100,13 @@ pub fn install(cfg: &Config) -> Result<()> {
         servername: opts.servername.clone(),
         wait: cfg.wait.unwrap_or(HANDSHAKE_TIMEOUT),
         verbose: cfg.verbose,
+        once: matches!(
+            cfg.mode,
+            Mode::Listen {
+                keep_open: false,
+                ..
+            }
+        ),
     });
     Ok(())
 }
@@ -184,7 +193,7 @@ pub fn accept(conn: Conn, peer: Peer) -> Option<(Conn, Peer)> {
     None
 }
 
-pub use link::{drop_pending, has_ready, take_ready};
+pub use link::{drop_pending, has_ready, local_addr, take_ready};
 
 /// `--relay-ssl`: the relay's far socket (non-blocking, its connect under way) becomes
 /// a TLS client; the relay gets the plaintext end at once.

@@ -181,36 +181,40 @@ fn read_key(path: &str) -> Result<PrivateKeyDer<'static>> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| anyhow!("{path}: no private key in it ({e})"))
 }
 
-/// `--ssl-trustfile`, or the system store.
-fn roots(opts: &Opts) -> Result<RootCertStore> {
+/// `--ssl-trustfile`, or the system store; and the SHA-256 of each certificate in it.
+fn roots(opts: &Opts) -> Result<(RootCertStore, Vec<[u8; 32]>)> {
     let mut store = RootCertStore::empty();
-    match &opts.trustfile {
+    let certs = match &opts.trustfile {
         Some(path) => {
-            for c in read_certs(path)? {
+            let certs = read_certs(path)?;
+            for c in &certs {
                 store
-                    .add(c)
+                    .add(c.clone())
                     .map_err(|e| anyhow!("{path}: a certificate rustls cannot use: {e}"))?;
             }
+            certs
         }
         None => {
             // Unreadable files in the store are skipped, as OpenSSL does.
-            let found = rustls_native_certs::load_native_certs();
-            store.add_parsable_certificates(found.certs);
+            let found = rustls_native_certs::load_native_certs().certs;
+            store.add_parsable_certificates(found.iter().cloned());
+            found
         }
-    }
-    Ok(store)
+    };
+    let prints = certs.iter().map(|c| cert::sha256(c)).collect();
+    Ok((store, prints))
 }
 
 /// The configuration of a client (connect mode, or a relay's far side).
 pub fn client(opts: &Opts) -> Result<Arc<ClientConfig>> {
     let prov = provider(opts);
-    let check = if opts.no_verify {
-        Check::Off
+    let (check, trusted) = if opts.no_verify {
+        (Check::Off, Vec::new())
     } else if let Some(pin) = opts.pin {
-        Check::Pin(pin)
+        (Check::Pin(pin), Vec::new())
     } else {
-        let store = roots(opts)?;
-        match store.is_empty() {
+        let (store, trusted) = roots(opts)?;
+        let check = match store.is_empty() {
             true => Check::Store(None),
             false => Check::Store(Some(
                 rustls::client::WebPkiServerVerifier::builder_with_provider(
@@ -220,13 +224,8 @@ pub fn client(opts: &Opts) -> Result<Arc<ClientConfig>> {
                 .build()
                 .context("trust store")?,
             )),
-        }
-    };
-    let trusted = match (&opts.trustfile, &check) {
-        (Some(path), Check::Store(_)) => {
-            read_certs(path)?.iter().map(|c| cert::sha256(c)).collect()
-        }
-        _ => Vec::new(),
+        };
+        (check, trusted)
     };
     let verifier = Arc::new(ServerCheck {
         check,
@@ -259,7 +258,7 @@ pub fn server(opts: &Opts, names: Vec<String>) -> Result<Arc<ServerConfig>> {
         .context("--ssl-ciphers")?;
     let builder = match &opts.trustfile {
         Some(_) => builder.with_client_cert_verifier(
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots(opts)?), prov)
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots(opts)?.0), prov)
                 .build()
                 .context("--ssl-trustfile")?,
         ),

@@ -28,10 +28,11 @@ pub enum Check {
 pub struct ServerCheck {
     pub check: Check,
     pub algs: WebPkiSupportedAlgorithms,
-    /// SHA-256 of each certificate in --ssl-trustfile: a self-signed certificate made
-    /// with `openssl req -x509` is marked as a CA, which webpki refuses as a leaf even
-    /// when it is trusted itself. Such a certificate is accepted as OpenSSL accepts it:
-    /// its name checked, its dates and chain taken as the user's word.
+    /// SHA-256 of each trusted certificate (--ssl-trustfile or the store): a
+    /// self-signed certificate made with `openssl req -x509` is marked as a CA, which
+    /// webpki refuses as a leaf even when it is trusted itself. Such a certificate is
+    /// accepted as OpenSSL accepts it: its name checked, the rest taken as the user's
+    /// word.
     pub trusted: Vec<[u8; 32]>,
 }
 
@@ -99,6 +100,18 @@ fn explain(e: Error, leaf: &CertificateDer<'_>, name: &ServerName<'_>) -> Error 
     }
 }
 
+/// The name check of a certificate the trust file holds itself: its subjectAltNames,
+/// or without any, its common name (as OpenSSL checks `openssl req -x509` certificates).
+fn trusted_name(leaf: &CertificateDer<'_>, name: &ServerName<'_>) -> Result<(), Error> {
+    if let Some(cn) = cert::legacy_common_name(leaf) {
+        if cn.eq_ignore_ascii_case(&name.to_str()) {
+            return Ok(());
+        }
+    }
+    let parsed = rustls::server::ParsedCertificate::try_from(leaf)?;
+    rustls::client::verify_server_name(&parsed, name).map_err(|e| explain(e, leaf, name))
+}
+
 impl ServerCertVerifier for ServerCheck {
     fn verify_server_cert(
         &self,
@@ -133,9 +146,7 @@ impl ServerCertVerifier for ServerCheck {
                 match v.verify_server_cert(leaf, intermediates, name, ocsp, now) {
                     Ok(ok) => Ok(ok),
                     Err(_) if self.trusted.contains(&cert::sha256(leaf)) => {
-                        let parsed = rustls::server::ParsedCertificate::try_from(leaf)?;
-                        rustls::client::verify_server_name(&parsed, name)
-                            .map_err(|e| explain(e, leaf, name))?;
+                        trusted_name(leaf, name)?;
                         Ok(ServerCertVerified::assertion())
                     }
                     Err(e) => Err(explain(e, leaf, name)),
@@ -176,6 +187,9 @@ pub fn describe(e: &Error) -> String {
         Error::InvalidCertificate(CertificateError::Other(OtherError(o))) => o.to_string(),
         Error::AlertReceived(a) => format!("the peer sent alert {a:?}"),
         Error::NoApplicationProtocol => "no ALPN protocol in common (--ssl-alpn)".into(),
+        Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+            "the peer does not speak TLS (plain text?)".into()
+        }
         other => other.to_string(),
     }
 }
