@@ -51,6 +51,8 @@ pub struct Config {
     pub pass_fd: bool,
     /// nc.openbsd's socket flags: -T -I -O -M -m -b -S (and -V's refusal).
     pub tune: crate::sockopt::Tune,
+    /// `--ssl` and its flags (`tls::Opts::from_cli`).
+    pub tls: Option<crate::tls::Opts>,
 }
 
 /// What carries the bytes.
@@ -247,6 +249,7 @@ impl Config {
             proxy: crate::proxy::Proxy::from_cli(&cli)?,
             pass_fd: cli.pass_fd,
             tune: crate::sockopt::Tune::from_cli(&cli)?,
+            tls: crate::tls::Opts::from_cli(&cli)?,
         })
     }
 

@@ -96,15 +96,18 @@ impl Listeners {
     pub fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<(Conn, Peer)>> {
         let mut out = Vec::new();
         if self.paused_until.is_some_and(|t| now < t) {
+            crate::tls::take_ready(&mut out, max)?;
             return Ok(out);
         }
         self.paused_until = None;
-        for (l, ep) in &mut self.socks {
+        'socks: for (l, ep) in &mut self.socks {
             while ep.readable && out.len() < max {
                 match l.accept() {
                     Ok((conn, peer)) => {
                         if permitted(&self.access, &peer) {
-                            out.push((conn, peer));
+                            // With --ssl the client comes back from take_ready below,
+                            // once its handshake has completed.
+                            out.extend(crate::tls::accept(conn, peer));
                         }
                         // Refused: dropped here, closed before any byte moves.
                     }
@@ -118,19 +121,21 @@ impl Listeners {
                     // Out of descriptors or socket memory: rest, then try again.
                     Err(e) if crate::net::out_of_resources(&e) => {
                         self.paused_until = Some(now + EMFILE_PAUSE);
-                        return Ok(out);
+                        break 'socks;
                     }
                     Err(e) => return Err(anyhow::Error::new(e).context("accept")),
                 }
             }
         }
+        crate::tls::take_ready(&mut out, max)?;
         Ok(out)
     }
 
     /// True when a listener may still hold connections that `accept` left for later
     /// (it stopped at `max`): the caller should look again without waiting for an event.
     pub fn pending(&self) -> bool {
-        self.paused_until.is_none() && self.socks.iter().any(|(_, ep)| ep.readable)
+        (self.paused_until.is_none() && self.socks.iter().any(|(_, ep)| ep.readable))
+            || crate::tls::has_ready()
     }
 
     /// A descriptor came free: accepting may resume at once.
@@ -148,6 +153,7 @@ impl Listeners {
     }
 
     pub fn close(mut self, reg: &Registry) {
+        crate::tls::drop_pending();
         for (_, ep) in &mut self.socks {
             ep.release(reg);
         }

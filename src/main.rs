@@ -21,6 +21,7 @@
 //! - `listener`: listening sockets, accept with EMFILE back-off, access rules, `--max-conns`.
 //! - `hub`: `--echo`, `--chat` and `--broker` servers: many clients, a bounded queue each.
 //! - `chat`: the chat line format: framing, escaping, `/nick` names.
+//! - `tls`: TLS (rustls) as one transport between the socket and the mode.
 //! - `mode/`: one file per mode.
 
 #![deny(clippy::print_stderr)]
@@ -50,6 +51,7 @@ mod secret;
 mod sockopt;
 mod stdio;
 mod stdio_pair;
+mod tls;
 mod token;
 mod unix;
 

@@ -20,5 +20,6 @@ mod proxy;
 mod relay;
 mod scan;
 mod sockopt;
+mod tls;
 mod udp;
 mod unix;

@@ -35,6 +35,7 @@ pub fn run(
             }
             false => Conn::Unix(unix::connect_stream(&addr)?),
         };
+        let conn = crate::tls::connect(conn, host, host)?;
         (conn, addr.to_string())
     } else {
         let src = Source {
@@ -65,7 +66,11 @@ pub fn run(
             };
             crate::say!("{}", net::succeeded_line(host, &peer, proto, cfg.numeric));
         }
-        (conn, format!("{host} port {port} ({proto})"))
+        let what = format!("{host} port {port}");
+        (
+            crate::tls::connect(conn, host, &what)?,
+            format!("{what} ({proto})"),
+        )
     };
     bridge(cfg, conn, peer)
 }
@@ -79,6 +84,7 @@ fn bridge(cfg: &Config, conn: Conn, peer: String) -> Result<i32> {
     if let Some(attach) = cfg.attach() {
         let far = match &conn {
             Conn::Tcp(s) => Peer::Inet(s.peer_addr()?),
+            Conn::Unix(_) if !cfg.unix() => Peer::Unix(peer.clone()),
             _ => Peer::Unix(peer.clone()),
         };
         return super::relay::serve_one(cfg, attach, conn, far);

@@ -20,6 +20,7 @@ use crate::config::{Config, Meets, Mode, ServeKind, Transport};
 pub fn run(cfg: &Config) -> Result<i32> {
     use Transport::{Udp, UnixDgram};
     crate::report::init(cfg.verbose, cfg.numeric);
+    crate::tls::install(cfg)?;
     let (at, many, meets) = match &cfg.mode {
         Mode::Scan(plan) => return scan::run(cfg, plan),
         Mode::Connect {

@@ -123,7 +123,7 @@ impl Link {
         let wait = rules.wait;
         client.set_nonblocking()?;
         let (far, connecting, far_kind) = match target {
-            Target::Tcp { addr, .. } => {
+            Target::Tcp { addr, host } => {
                 let s = Socket::new(
                     Domain::for_address(*addr),
                     Type::STREAM,
@@ -137,11 +137,11 @@ impl Link {
                     Err(e) => return Err(e.into()),
                 }
                 let deadline = Instant::now() + wait.unwrap_or(CONNECT_TIMEOUT);
-                (
-                    Far::Sock(Conn::Tcp(s.into())),
-                    Some(deadline),
-                    FdKind::Socket,
-                )
+                // --relay-ssl: the TLS link finishes the connect; the far end is its.
+                match crate::tls::relay_connect(s.into(), host, deadline)? {
+                    Conn::Tcp(s) => (Far::Sock(Conn::Tcp(s)), Some(deadline), FdKind::Socket),
+                    far => (Far::Sock(far), None, FdKind::Socket),
+                }
             }
             Target::Unix(a) => {
                 let s = unix::connect_stream(a)?;
