@@ -665,6 +665,174 @@ pub struct Cli {
     )]
     pub stall_timeout: Option<String>,
 
+    /// Speak TLS on the connection
+    ///
+    /// Connect mode: a TLS client that verifies the server's certificate
+    /// against the system trust store and the destination name before any
+    /// byte of stdin goes out. Listeners (-l, -k, --echo, --chat, --broker,
+    /// --relay, -e, -c): a TLS server; without --ssl-cert a certificate is
+    /// made for this run and its SHA-256 fingerprint printed. TCP and -U
+    /// streams only (no DTLS). Any --ssl-* flag implies --ssl.
+    ///
+    /// As ncat --ssl, which does not verify unless --ssl-verify is given;
+    /// nc.openbsd and nc.traditional have none.
+    #[arg(
+        long = "ssl",
+        visible_alias = "tls",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl: bool,
+
+    /// Certificate chain to present (PEM)
+    ///
+    /// The leaf first, then its intermediates. A listener's certificate; in
+    /// connect mode, a client certificate. The key may be in the same file.
+    ///
+    /// As ncat --ssl-cert.
+    #[arg(
+        long = "ssl-cert",
+        value_name = "file",
+        value_hint = ValueHint::FilePath,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_cert: Option<String>,
+
+    /// Private key of --ssl-cert (PEM)
+    ///
+    /// RSA, ECDSA or Ed25519, in PKCS#8, PKCS#1 or SEC1 form. Default: the
+    /// key in the --ssl-cert file.
+    ///
+    /// As ncat --ssl-key.
+    #[arg(
+        long = "ssl-key",
+        value_name = "file",
+        value_hint = ValueHint::FilePath,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_key: Option<String>,
+
+    /// Trust these CA certificates (PEM) instead of the system store
+    ///
+    /// A client trusts only the certificates in FILE. A listener asks every
+    /// client for a certificate and admits only those that FILE's
+    /// certificates vouch for (mutual TLS).
+    ///
+    /// As ncat --ssl-trustfile (which a listener ignores).
+    #[arg(
+        long = "ssl-trustfile",
+        value_name = "file",
+        value_hint = ValueHint::FilePath,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_trustfile: Option<String>,
+
+    /// Server name to send (SNI) and to verify
+    ///
+    /// Default: the destination, unless it is an IP address (then no SNI is
+    /// sent and the address is checked against the certificate).
+    ///
+    /// As ncat --ssl-servername.
+    #[arg(
+        long = "ssl-servername",
+        value_name = "name",
+        value_hint = ValueHint::Hostname,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_servername: Option<String>,
+
+    /// ALPN protocols, comma-separated, most wanted first
+    ///
+    /// A client offers them; a listener picks the first of its own list
+    /// that the client offers (and refuses a client that offers only
+    /// others). -v shows the protocol agreed.
+    ///
+    /// As ncat --ssl-alpn, which ncat listeners ignore.
+    #[arg(
+        long = "ssl-alpn",
+        value_name = "list",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_alpn: Option<String>,
+
+    /// Cipher suites to allow, colon- or comma-separated
+    ///
+    /// IANA names (TLS_AES_128_GCM_SHA256) or OpenSSL names
+    /// (ECDHE-RSA-AES128-GCM-SHA256). OpenSSL keywords (ALL, HIGH, !aNULL,
+    /// @STRENGTH...) are accepted and add nothing. Default: every suite
+    /// rustls has, all with forward secrecy and AEAD.
+    ///
+    /// As ncat --ssl-ciphers, with only the suites rustls implements.
+    #[arg(
+        long = "ssl-ciphers",
+        value_name = "list",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_ciphers: Option<String>,
+
+    /// Verify the server's certificate (the default already)
+    ///
+    /// Accepted for ncat scripts; rnc always verifies unless --ssl-pin or
+    /// --ssl-no-verify says otherwise.
+    ///
+    /// As ncat --ssl-verify.
+    #[arg(long = "ssl-verify", hide_short_help = true, verbatim_doc_comment)]
+    pub ssl_verify: bool,
+
+    /// Accept exactly the certificate with this SHA-256 fingerprint
+    ///
+    /// As openssl x509 -noout -fingerprint -sha256 prints it; colons and
+    /// case are optional. No CA, name or date checks: the certificate is
+    /// the identity. The failure line for a self-signed or unknown
+    /// certificate gives the --ssl-pin that would accept it.
+    ///
+    /// ncat, nc.openbsd and nc.traditional have none.
+    #[arg(
+        long = "ssl-pin",
+        value_name = "sha256",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_pin: Option<String>,
+
+    /// Do not verify the server's certificate at all
+    ///
+    /// Encrypts, but anyone on the path can read and change the traffic;
+    /// rnc says so on stderr.
+    ///
+    /// ncat's --ssl without --ssl-verify.
+    #[arg(
+        long = "ssl-no-verify",
+        conflicts_with = "ssl_pin",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_no_verify: bool,
+
+    /// TLS to the --relay target
+    ///
+    /// The relay connects to its target with TLS, verified as a client is
+    /// (--ssl-trustfile, --ssl-pin, --ssl-servername, --ssl-alpn apply).
+    /// With --ssl too, both ends speak TLS.
+    ///
+    /// socat's OPENSSL: address; ncat and nc.openbsd have none.
+    #[arg(
+        long = "relay-ssl",
+        visible_alias = "relay-tls",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub relay_ssl: bool,
+
     /// Keep trying to connect for this long
     ///
     /// In connect mode and with -z: a connect that fails is tried again,
@@ -782,8 +950,9 @@ pub struct Cli {
 const AFTER_SHORT_HELP: &str = "\
 More in rnc --help: --echo --chat --chat-names --broker --max-conns --stall-timeout
   --relay -e -c --allow --deny --allowfile --denyfile --parallel --json
-  --proxy --proxy-auth --proxy-dns -T -V --retry --stats --progress -o --hex-dump
-  --append-output";
+  --proxy --proxy-auth --proxy-dns -T -V --ssl --ssl-cert --ssl-key --ssl-trustfile
+  --ssl-pin --ssl-no-verify --ssl-verify --ssl-servername --ssl-alpn --ssl-ciphers
+  --relay-ssl --retry --stats --progress -o --hex-dump --append-output";
 
 /// The end of `--help`: what rnc does, a few examples, where the rest is.
 const AFTER_LONG_HELP: &str = "\

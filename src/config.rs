@@ -53,6 +53,8 @@ pub struct Config {
     pub tune: crate::sockopt::Tune,
     /// --retry, --stats, --json, --progress, -o, --hex-dump, --append-output.
     pub wrap: crate::wrap::Wrap,
+    /// `--ssl` and its flags (`tls::Opts::from_cli`).
+    pub tls: Option<crate::tls::Opts>,
 }
 
 /// What carries the bytes.
@@ -250,6 +252,7 @@ impl Config {
             pass_fd: cli.pass_fd,
             tune: crate::sockopt::Tune::from_cli(&cli)?,
             wrap: crate::wrap::Wrap::from_cli(&cli)?,
+            tls: crate::tls::Opts::from_cli(&cli)?,
         })
     }
 

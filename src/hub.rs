@@ -33,12 +33,15 @@ use crate::wrap::{self, Dir};
 
 /// Sources pause while any queue is longer than this.
 pub const HIGH_WATER: usize = 256 * 1024;
+/// All client queues together: past this, sources pause too (a thousand slow readers
+/// must not each hold `HIGH_WATER`).
+const BUDGET: usize = 32 * 1024 * 1024;
 /// One read from an echo client; also the most held for one whose echo is not read.
-pub const ECHO_READ: usize = 64 * 1024;
+pub const ECHO_READ: usize = crate::buf::CHUNK;
 /// One read from a chat client (lines are framed from it).
 const CHAT_READ: usize = 16 * 1024;
 /// One read from a broker or `-k` client.
-const RAW_READ: usize = 64 * 1024;
+const RAW_READ: usize = crate::buf::CHUNK;
 /// A step stops reading clients once it has this many bytes of messages to deliver,
 /// so one step adds at most about this much (plus one read) to any queue.
 const STEP_BATCH: usize = 256 * 1024;
@@ -46,8 +49,8 @@ const STEP_BATCH: usize = 256 * 1024;
 /// the rest are taken on the next step, at once.
 const ACCEPT_BATCH: usize = 256;
 
-/// A client connection handed to the hub: a connected, nonblocking stream socket.
-pub struct Conn {
+/// A client handed to the hub: a connected, nonblocking stream socket and its name.
+pub struct Arrival {
     pub fd: OwnedFd,
     /// How `-v` and warnings name the client: `HOST PORT`.
     pub label: String,
@@ -58,7 +61,7 @@ pub trait Doors {
     fn owns(&self, t: Token) -> bool;
     fn on_event(&mut self, ev: &Event);
     /// Up to `max` new connections.
-    fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<Conn>>;
+    fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<Arrival>>;
     /// Connections may be waiting that `accept` left for later.
     fn pending(&self) -> bool;
     /// A descriptor came free (after EMFILE).
@@ -78,7 +81,6 @@ pub enum HubKind {
 #[derive(Debug, Clone)]
 pub struct HubOpts {
     pub max_conns: usize,
-    pub verbose: u8,
     /// stdin's rules (`-d -C -i -N -q`), for the kinds that read stdin.
     pub io: IoRules,
     /// `--stall-timeout`: a client that takes no bytes for this long is disconnected.
@@ -178,7 +180,7 @@ impl<D: Doors> Hub<D> {
     fn accept(&mut self, reg: &Registry, now: Instant) -> Result<()> {
         let mut got = self.doors.accept(now, ACCEPT_BATCH)?;
         for c in listener::admit(&mut got, self.clients.len(), self.opts.max_conns) {
-            if self.opts.verbose > 0 {
+            if crate::report::verbose() > 0 {
                 crate::say!(
                     "rnc: --max-conns {} reached: closed {}",
                     self.opts.max_conns,
@@ -221,13 +223,19 @@ impl<D: Doors> Hub<D> {
     }
 
     /// Sources wait while some queue is long: nothing is dropped, TCP pushes back.
+    /// Also while all client queues together hold more than `BUDGET`.
     fn paused(&self) -> bool {
-        self.stdout.len() > HIGH_WATER
-            || self.backlog.iter().any(|t| {
-                self.clients
-                    .get(t)
-                    .is_some_and(|c| c.out.len() > HIGH_WATER)
-            })
+        if self.stdout.len() > HIGH_WATER {
+            return true;
+        }
+        let mut total = 0;
+        for c in self.backlog.iter().filter_map(|t| self.clients.get(t)) {
+            total += c.out.len();
+            if c.out.len() > HIGH_WATER || total > BUDGET {
+                return true;
+            }
+        }
+        false
     }
 
     /// stdin's bytes for every client, when the room has room.
@@ -395,7 +403,7 @@ impl<D: Doors> Hub<D> {
                     room.leave(t, &mut c.member);
                 }
             }
-            say_leave(&c, &why, self.opts.verbose, self.opts.stall);
+            say_leave(&c, &why, crate::report::verbose(), self.opts.stall);
             c.ep.release(reg);
             if let Some((id, _)) = self.tokens.owner(t) {
                 self.tokens.give_back(id);

@@ -22,6 +22,7 @@
 //! - `hub`: `--echo`, `--chat` and `--broker` servers: many clients, a bounded queue each.
 //! - `chat`: the chat line format: framing, escaping, `/nick` names.
 //! - `wrap`: --stats, --json, --progress, -o and --hex-dump; `retry`: --retry.
+//! - `tls`: TLS (rustls) as one transport between the socket and the mode.
 //! - `mode/`: one file per mode.
 
 #![deny(clippy::print_stderr)]
@@ -52,6 +53,7 @@ mod secret;
 mod sockopt;
 mod stdio;
 mod stdio_pair;
+mod tls;
 mod token;
 mod unix;
 mod wrap;

@@ -20,6 +20,7 @@ mod proxy;
 mod relay;
 mod scan;
 mod sockopt;
+mod tls;
 mod udp;
 mod unix;
 mod wrap;

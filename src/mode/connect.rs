@@ -43,17 +43,15 @@ fn open(
         let addr = UnixAddr::parse(host)?;
         let source = source.map(UnixAddr::parse).transpose()?;
         // (The flag table refuses -s for a stream client.)
-        return Ok(match cfg.udp() {
+        let (conn, file) = match cfg.udp() {
             true => {
                 let (s, file) = unix::connect_dgram(&addr, source.as_ref())?;
-                (Conn::UnixDgram(s), addr.to_string(), file)
+                (Conn::UnixDgram(s), file)
             }
-            false => (
-                Conn::Unix(unix::connect_stream(&addr)?),
-                addr.to_string(),
-                None,
-            ),
-        });
+            false => (Conn::Unix(unix::connect_stream(&addr)?), None),
+        };
+        let conn = crate::tls::connect(conn, host, host)?;
+        return Ok((conn, addr.to_string(), file));
     }
     let src = Source {
         addr: source
@@ -84,7 +82,9 @@ fn open(
         };
         crate::say!("{}", net::succeeded_line(host, &peer, proto, cfg.numeric));
     }
-    Ok((conn, format!("{host} port {port} ({proto})"), None))
+    let what = format!("{host} port {port}");
+    let conn = crate::tls::connect(conn, host, &what)?;
+    Ok((conn, format!("{what} ({proto})"), None))
 }
 
 /// The connected socket goes to `-F`'s receiver, to `-e`/`-c`/`--relay`, or is
@@ -96,11 +96,12 @@ fn bridge(cfg: &Config, conn: Conn, peer: String) -> Result<i32> {
     if let Some(attach) = cfg.attach() {
         let far = match &conn {
             Conn::Tcp(s) => Peer::Inet(s.peer_addr()?),
+            Conn::Unix(_) if !cfg.unix() => Peer::Unix(peer.clone()),
             _ => Peer::Unix(peer.clone()),
         };
         return super::relay::serve_one(cfg, attach, conn, far);
     }
-    let mut bridge = Bridge::new(conn, Role::Connect, &cfg.io, peer, cfg.verbose)?;
+    let mut bridge = Bridge::new(conn, Role::Connect, &cfg.io, peer)?;
     event_loop::run(&mut bridge)
 }
 

@@ -20,7 +20,7 @@ use socket2::{SockAddr, Socket};
 
 use crate::access::Access;
 use crate::bridge::{Bridge, STDIN, STDOUT};
-use crate::buf::{MemBuf, Step, MEM_CAP};
+use crate::buf::{would_block, MemBuf, Step, DATAGRAM_ROOM, MEM_CAP};
 use crate::config::{Config, IoRules};
 use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
@@ -35,7 +35,6 @@ use crate::unix::{self, UnixAddr};
 use super::listen::{bridge_to, report_client, FIRST_LISTENER};
 
 /// Room a receive needs so that no datagram is truncated.
-const RECV_ROOM: usize = 65536;
 /// Peers remembered for "new peer" lines; past this, old ones may be announced again.
 const SEEN_MAX: usize = 4096;
 
@@ -72,14 +71,12 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
         return super::udp_exec::run(cfg, attach, socks);
     }
     if keep_open {
-        event_loop::run(&mut Serve::new(socks, cfg))
+        event_loop::run(&mut EveryPeer::new(socks, cfg))
     } else {
         event_loop::run(&mut FirstPeer {
             socks,
             bridge: None,
             io: cfg.io.clone(),
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
             unix: cfg.unix(),
             access: cfg.access.clone(),
         })
@@ -126,17 +123,11 @@ pub fn peer_of(sa: &SockAddr) -> Peer {
     }
 }
 
-fn would_block(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
-}
-
 /// Waits for the first datagram, connects to its sender, then bridges.
 struct FirstPeer {
     socks: Vec<(Socket, Endpoint)>,
     bridge: Option<Bridge>,
     io: IoRules,
-    verbose: u8,
-    numeric: bool,
     unix: bool,
     access: Access,
 }
@@ -150,9 +141,7 @@ impl FirstPeer {
             }
             let mut one = [MaybeUninit::<u8>::uninit(); 1];
             match s.peek_from(&mut one) {
-                Ok((_, from))
-                    if permitted(&self.access, &peer_of(&from), self.verbose, self.numeric) =>
-                {
+                Ok((_, from)) if permitted(&self.access, &peer_of(&from)) => {
                     return Ok(Some((i, from)))
                 }
                 // Not allowed: take the datagram off the queue unread, look again.
@@ -205,13 +194,7 @@ impl Session for FirstPeer {
                 true => Conn::UnixDgram(UnixDatagram::from(OwnedFd::from(sock))),
                 false => Conn::Udp(UdpSocket::from(sock)),
             };
-            self.bridge = Some(bridge_to(
-                conn,
-                &peer,
-                &self.io,
-                self.verbose,
-                self.numeric,
-            )?);
+            self.bridge = Some(bridge_to(conn, &peer, &self.io)?);
         }
         match &mut self.bridge {
             Some(b) => b.step(reg, now),
@@ -221,7 +204,7 @@ impl Session for FirstPeer {
 }
 
 /// `-u -l -k`: every peer is heard; stdin answers the latest.
-struct Serve {
+struct EveryPeer {
     socks: Vec<(Socket, Endpoint)>,
     stdin: StdinSource,
     stdout_ep: Endpoint,
@@ -236,14 +219,12 @@ struct Serve {
     /// `-w`: the last datagram either way.
     active_at: Instant,
     io: IoRules,
-    verbose: u8,
-    numeric: bool,
     access: Access,
 }
 
-impl Serve {
-    fn new(socks: Vec<(Socket, Endpoint)>, cfg: &Config) -> Serve {
-        Serve {
+impl EveryPeer {
+    fn new(socks: Vec<(Socket, Endpoint)>, cfg: &Config) -> EveryPeer {
+        EveryPeer {
             socks,
             stdin: StdinSource::new(&cfg.io),
             stdout_ep: Endpoint::new(stdio::STDOUT, STDOUT),
@@ -251,11 +232,9 @@ impl Serve {
             pending: MemBuf::new(MAX_DATAGRAM * 2),
             last: None,
             seen: HashSet::new(),
-            scratch: vec![MaybeUninit::uninit(); RECV_ROOM].into_boxed_slice(),
+            scratch: vec![MaybeUninit::uninit(); DATAGRAM_ROOM].into_boxed_slice(),
             active_at: Instant::now(),
             io: cfg.io.clone(),
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
             access: cfg.access.clone(),
         }
     }
@@ -263,15 +242,9 @@ impl Serve {
     fn receive(&mut self) -> Result<bool> {
         let mut moved = false;
         for (i, (s, ep)) in self.socks.iter_mut().enumerate() {
-            while ep.readable && self.out.room() >= RECV_ROOM {
+            while ep.readable && self.out.room() >= DATAGRAM_ROOM {
                 match s.recv_from(&mut self.scratch) {
-                    Ok((_, from))
-                        if !permitted(
-                            &self.access,
-                            &peer_of(&from),
-                            self.verbose,
-                            self.numeric,
-                        ) => {}
+                    Ok((_, from)) if !permitted(&self.access, &peer_of(&from)) => {}
                     Ok((n, from)) => {
                         // SAFETY: recv_from initialised the first n bytes.
                         let bytes = unsafe {
@@ -280,11 +253,11 @@ impl Serve {
                         self.out.push(bytes);
                         crate::wrap::moved(crate::wrap::Dir::Received, bytes);
                         let peer = peer_of(&from);
-                        if self.verbose > 0 && !self.seen.contains(&peer) {
+                        if crate::report::verbose() > 0 && !self.seen.contains(&peer) {
                             if self.seen.len() >= SEEN_MAX {
                                 self.seen.clear();
                             }
-                            report_client(&peer, self.verbose, self.numeric);
+                            report_client(&peer);
                             self.seen.insert(peer);
                         }
                         if !from.is_unnamed() {
@@ -296,7 +269,7 @@ impl Serve {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     // Errors queued by ICMP for one peer must not stop the others.
                     Err(e) => {
-                        if self.verbose > 1 {
+                        if crate::report::verbose() > 1 {
                             crate::say!("rnc: recvfrom: {}", os_message(&e));
                         }
                     }
@@ -326,7 +299,7 @@ impl Serve {
                 false
             }
             Err(e) => {
-                if self.verbose > 0 {
+                if crate::report::verbose() > 0 {
                     crate::say!(
                         "rnc: sendto {} failed: {}",
                         peer_of(to).describe(true),
@@ -341,7 +314,7 @@ impl Serve {
     }
 }
 
-impl Session for Serve {
+impl Session for EveryPeer {
     fn on_event(&mut self, _reg: &Registry, ev: &Event) -> Result<()> {
         match ev.token() {
             STDIN => self.stdin.on_event(ev),
@@ -385,7 +358,7 @@ impl Session for Serve {
     }
 }
 
-impl Serve {
+impl EveryPeer {
     /// `-q` after stdin's end, `-w` after the last datagram: exit, or when to look again.
     fn deadline(&mut self, now: Instant, reg: &Registry) -> Result<Flow> {
         let quit = self
@@ -400,7 +373,7 @@ impl Serve {
         self.stdin.arm(reg, want_stdin)?;
         self.stdout_ep
             .set_interest(reg, interest(false, self.out.len() > 0))?;
-        let room = self.out.room() >= RECV_ROOM;
+        let room = self.out.room() >= DATAGRAM_ROOM;
         let sending = self.last.as_ref().map(|(i, _)| *i);
         for (i, (_, ep)) in self.socks.iter_mut().enumerate() {
             let w = self.pending.len() > 0 && sending == Some(i);

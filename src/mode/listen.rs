@@ -25,8 +25,6 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16) -> Result<i32> {
         listeners: Some(listeners),
         bridge: None,
         io: cfg.io.clone(),
-        verbose: cfg.verbose,
-        numeric: cfg.numeric,
     };
     event_loop::run(&mut s)
 }
@@ -71,31 +69,22 @@ pub fn bind(
         }
         socks.into_iter().map(Listener::Tcp).collect()
     };
-    let listeners = Listeners::new(socks, FIRST_LISTENER).with_access(
-        cfg.access.clone(),
-        cfg.verbose,
-        cfg.numeric,
-    );
+    let listeners = Listeners::new(socks, FIRST_LISTENER).with_access(cfg.access.clone());
     Ok((listeners, socket_file))
 }
 
 /// The one peer of a listener that does not keep listening: say who it is (-v) and
 /// bridge it with stdin/stdout.
-pub fn bridge_to(
-    conn: Conn,
-    peer: &Peer,
-    io: &IoRules,
-    verbose: u8,
-    numeric: bool,
-) -> Result<Bridge> {
-    report_client(peer, verbose, numeric);
-    Bridge::new(conn, Role::Listen, io, peer.describe(true), verbose)
+pub fn bridge_to(conn: Conn, peer: &Peer, io: &IoRules) -> Result<Bridge> {
+    report_client(peer);
+    Bridge::new(conn, Role::Listen, io, peer.describe(true))
 }
 
 /// Print nc's `Connection received on HOST PORT`.
-pub fn report_client(peer: &Peer, verbose: u8, numeric: bool) {
-    if verbose > 0 {
-        crate::say!("Connection received on {}", peer.describe(numeric));
+pub fn report_client(peer: &Peer) {
+    if crate::report::verbose() > 0 {
+        let who = peer.describe(crate::report::numeric());
+        crate::say!("Connection received on {who}");
     }
 }
 
@@ -105,8 +94,6 @@ struct ListenOnce {
     listeners: Option<Listeners>,
     bridge: Option<Bridge>,
     io: IoRules,
-    verbose: u8,
-    numeric: bool,
 }
 
 impl Session for ListenOnce {
@@ -133,13 +120,7 @@ impl Session for ListenOnce {
             if let Some(l) = self.listeners.take() {
                 l.close(reg);
             }
-            self.bridge = Some(bridge_to(
-                client,
-                &peer,
-                &self.io,
-                self.verbose,
-                self.numeric,
-            )?);
+            self.bridge = Some(bridge_to(client, &peer, &self.io)?);
         }
         match &mut self.bridge {
             Some(b) => b.step(reg, now),

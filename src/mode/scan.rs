@@ -394,7 +394,7 @@ impl<O: Write, E: Write> Scan<O, E> {
         let spare = self.spare[usize::from(addr.is_ipv6())].take();
         let sock = match spare.map_or_else(|| self.socket_for(&addr), Ok) {
             Ok(s) => s,
-            Err(e) if is_fd_shortage(&e) => return Ok(false),
+            Err(e) if net::out_of_resources(&e) => return Ok(false),
             Err(e) => {
                 self.failed(idx, addr_i, &e);
                 return Ok(true);
@@ -407,7 +407,7 @@ impl<O: Write, E: Write> Scan<O, E> {
                     // The kernel may have settled it already (loopback does).
                     Self::tcp_status(&sock, &addr, started)
                 }
-                Err(e) if is_fd_shortage(&e) && self.in_flight > 0 => return Ok(false),
+                Err(e) if net::out_of_resources(&e) && self.in_flight > 0 => return Ok(false),
                 Err(e) => Status::Failed(e),
             },
             Proto::Udp => match sock
@@ -431,7 +431,7 @@ impl<O: Write, E: Write> Scan<O, E> {
                 let token = Token(FIRST_SESSION_TOKEN + slot);
                 if let Err(e) = reg.register(&mut SourceFd(&sock.as_raw_fd()), token, interest) {
                     self.free.push(slot);
-                    if is_fd_shortage(&e) && self.in_flight > 0 {
+                    if net::out_of_resources(&e) && self.in_flight > 0 {
                         return Ok(false);
                     }
                     return Err(anyhow!("epoll_ctl: {}", net::os_message(&e)));
@@ -719,14 +719,6 @@ impl<O: Write, E: Write> Session for Scan<O, E> {
 
 fn fd_shortage() -> io::Error {
     io::Error::from_raw_os_error(libc::EMFILE)
-}
-
-/// Out of descriptors or memory for sockets: wait for attempts to end, then go on.
-fn is_fd_shortage(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }
 
 /// `{"host":…,"address":…,"port":…,"proto":…,"service":…,"latency_ms":…}`

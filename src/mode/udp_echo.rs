@@ -3,7 +3,6 @@
 //! sender in. A small mode of its own, apart from the UDP bridge. A Unix sender without
 //! an address of its own cannot be answered; its datagrams are dropped.
 
-use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
@@ -21,7 +20,6 @@ use crate::listener::permitted;
 use crate::unix::{self, UnixAddr};
 
 /// The largest UDP payload (IPv4: 65,507 bytes; the buffer takes any).
-const DATAGRAM_MAX: usize = 65536;
 /// Datagrams echoed per socket per step, so one busy socket does not starve the other.
 const TURN: usize = 64;
 const FIRST_SOCKET: usize = 16;
@@ -54,11 +52,9 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16) -> Result<i32> {
         .collect();
     let mut s = UdpEcho {
         socks,
-        buf: vec![MaybeUninit::uninit(); DATAGRAM_MAX],
+        buf: vec![MaybeUninit::uninit(); crate::buf::DATAGRAM_ROOM],
         gate: Gate {
             access: cfg.access.clone(),
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
         },
     };
     event_loop::run(&mut s)
@@ -81,8 +77,6 @@ struct UdpEcho {
 /// sender that has an address to answer.
 struct Gate {
     access: Access,
-    verbose: u8,
-    numeric: bool,
 }
 
 impl Gate {
@@ -94,16 +88,12 @@ impl Gate {
             return true;
         }
         let peer = super::datagram::peer_of(from);
-        permitted(&self.access, &peer, self.verbose, self.numeric)
+        permitted(&self.access, &peer)
     }
 }
 
 /// Errors a send or receive may report for one peer (an ICMP error, a datagram too big):
 /// that datagram is lost, the server goes on.
-fn is_would_block(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
-}
-
 impl Echoer {
     /// Echo up to `TURN` datagrams; true if more may be waiting.
     fn turn(&mut self, buf: &mut [MaybeUninit<u8>], gate: &Gate) -> bool {
@@ -112,7 +102,7 @@ impl Echoer {
                 return false;
             }
             match self.sock.send_to(data, to) {
-                Err(e) if is_would_block(&e) => {
+                Err(e) if crate::buf::would_block(&e) => {
                     self.ep.blocked_write();
                     return false;
                 }
@@ -129,7 +119,7 @@ impl Echoer {
             }
             let (n, from) = match self.sock.recv_from(buf) {
                 Ok(got) => got,
-                Err(e) if is_would_block(&e) => {
+                Err(e) if crate::buf::would_block(&e) => {
                     self.ep.blocked_read();
                     return false;
                 }
@@ -142,7 +132,7 @@ impl Echoer {
             let data = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
             crate::wrap::moved(crate::wrap::Dir::Received, data);
             match self.sock.send_to(data, &from) {
-                Err(e) if is_would_block(&e) => {
+                Err(e) if crate::buf::would_block(&e) => {
                     self.held = Some((data.to_vec(), from));
                     self.ep.blocked_write();
                     return false;

@@ -132,7 +132,7 @@ impl PeerLink {
             Ok(m) => m,
             // The child stopped reading: keep the peer's datagrams for the next one.
             Err(PumpError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
-                inp.writable = false;
+                inp.blocked_write();
                 self.stdin_gone = true;
                 true
             }
@@ -207,8 +207,6 @@ struct UdpExec {
     idle: Duration,
     max: usize,
     access: Access,
-    verbose: u8,
-    numeric: bool,
 }
 
 impl UdpExec {
@@ -241,21 +239,21 @@ impl UdpExec {
 
     fn new_peer(&mut self, local: SocketAddr, from: SocketAddr, first: &[u8]) {
         let peer = Peer::Inet(from);
-        if !permitted(&self.access, &peer, self.verbose, self.numeric) {
+        if !permitted(&self.access, &peer) {
             return;
         }
         // Retired children that have not exited yet count too.
         if self.links.len().max(child::count()) >= self.max {
-            if self.verbose > 0 {
+            if crate::report::verbose() > 0 {
                 crate::say!(
                     "rnc: --max-conns {} reached: dropped a datagram from {}",
                     self.max,
-                    peer.describe(self.numeric)
+                    peer.describe(crate::report::numeric())
                 );
             }
             return;
         }
-        report_client(&peer, self.verbose, self.numeric);
+        report_client(&peer);
         let id = self.next_id;
         self.next_id += 1;
         let link = net::udp_peer_socket(&local, &from)
@@ -295,7 +293,7 @@ impl UdpExec {
                     done.push(id);
                 }
                 Err(e) => {
-                    if self.verbose > 1 {
+                    if crate::report::verbose() > 1 {
                         crate::say!(
                             "rnc: client {}: {}",
                             Peer::Inet(*addr).describe(true),
@@ -367,13 +365,11 @@ pub fn run(cfg: &Config, attach: &Attach, socks: Vec<UdpSocket>) -> Result<i32> 
         links: BTreeMap::new(),
         peers: HashMap::new(),
         next_id: 0,
-        scratch: vec![0u8; 65536].into_boxed_slice(),
+        scratch: vec![0u8; crate::buf::DATAGRAM_ROOM].into_boxed_slice(),
         argv: argv_of(attach),
         idle: cfg.wait.unwrap_or(IDLE),
         max: cfg.max_conns,
         access: cfg.access.clone(),
-        verbose: cfg.verbose,
-        numeric: cfg.numeric,
     };
     event_loop::run(&mut session)
 }
