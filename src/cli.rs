@@ -836,7 +836,7 @@ pub struct Cli {
     /// Keep trying to connect for this long
     ///
     /// In connect mode and with -z: a connect that fails is tried again,
-    /// after 50 ms, then at most every 100 ms, until it succeeds or the
+    /// after 50 ms, then every 90 ms at most, until it succeeds or the
     /// duration has passed; with -z and several ports, until every port is
     /// open. -vv prints each attempt. The exit status is that of one try.
     /// Seconds, or a number with ms, s, m or h.

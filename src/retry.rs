@@ -1,15 +1,15 @@
 //! `--retry`: try again until it works or the time is up.
 //!
-//! The pause starts at 50 ms and grows to 100 ms, no further: a port that opens is
-//! noticed within about 100 ms, and a refused connect on a live network costs one
-//! SYN and one RST, so a tenth of a second between tries is cheap.
+//! The pause starts at 50 ms and grows to 90 ms, no further: a port that opens is
+//! noticed within 100 ms (the pause and one connect), and a refused connect on a
+//! live network costs one SYN and one RST, so ten or so tries a second are cheap.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
-const MOST_PAUSE: Duration = Duration::from_millis(100);
+const MOST_PAUSE: Duration = Duration::from_millis(90);
 
 /// The pauses between attempts, up to an end.
 pub struct Backoff {

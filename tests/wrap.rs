@@ -31,7 +31,7 @@ fn retry_connects_once_the_port_opens() {
     let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let opened = Instant::now();
     let mut s = accept(&l, SECS5);
-    // Settled backoff: the opening is noticed within about 100 ms (bounded loosely
+    // Settled backoff: the opening is noticed within 100 ms (bounded loosely
     // here, for a loaded machine).
     assert!(
         opened.elapsed() < Duration::from_secs(2),
