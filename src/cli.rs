@@ -855,9 +855,10 @@ pub struct Cli {
     /// Print transfer statistics at exit
     ///
     /// One line on stderr at exit: bytes sent and received (exact), the
-    /// elapsed time, the rate each way, and for a listener the connections
-    /// accepted. With --json the same as one JSON object. Sent and received
-    /// are rnc's side of the network: for a server, to and from its clients.
+    /// elapsed time, the rate each way, and for a stream listener the
+    /// connections accepted. With --json the same as one JSON object. Sent
+    /// and received are rnc's side of the network: for a server, to and
+    /// from its clients.
     ///
     /// nc.openbsd, nc.traditional and ncat have none (ncat -v prints a
     /// summary line).

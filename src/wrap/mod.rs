@@ -127,7 +127,7 @@ fn totals() -> (u64, u64, u64) {
 struct State {
     started: Instant,
     stats: Option<stats::Form>,
-    /// Listeners report their connections.
+    /// Stream listeners report their connections.
     listener: bool,
     logs: log::Logs,
     progress: Option<progress::Progress>,
@@ -155,7 +155,8 @@ pub fn install(cfg: &Config) -> Result<()> {
     let state = State {
         started: Instant::now(),
         stats: w.stats,
-        listener: matches!(cfg.mode, Mode::Listen { .. }),
+        // A datagram listener has peers, not connections.
+        listener: matches!(cfg.mode, Mode::Listen { .. }) && !cfg.transport.is_datagram(),
         logs,
         progress,
     };
