@@ -225,6 +225,26 @@ fn stats_of_a_server_count_every_client() {
 }
 
 #[test]
+fn stats_of_a_broker_count_the_fan_out() {
+    let (mut r, port) = server(&["--broker", "--stats"]);
+    let mut a = connect(port);
+    let mut b = connect(port);
+    let mut c = connect(port);
+    r.wait_err_count("Connection received on", 3, SECS5);
+    let data = random_bytes(50_000, 30);
+    a.write_all(&data).unwrap();
+    // Every byte from a goes to b and c: received once, sent twice.
+    assert_eq!(hash(&read_n(&mut b, data.len())), hash(&data));
+    assert_eq!(hash(&read_n(&mut c, data.len())), hash(&data));
+    assert_eq!(r.read_out(data.len(), SECS5).len(), data.len());
+    r.signal(libc::SIGTERM);
+    r.code(SECS5);
+    let line = r.wait_err("bytes sent", SECS5);
+    assert_eq!(stats_of(&line), (100_000, 50_000), "{line}");
+    assert!(line.ends_with(", 3 connections"), "{line}");
+}
+
+#[test]
 fn stats_of_a_relay_count_what_its_clients_moved() {
     let (l, far) = peer_listener();
     let relay = format!("127.0.0.1:{far}");
