@@ -30,7 +30,7 @@ use crate::net::{self, os_message, SockOpts};
 use crate::pump::MAX_DATAGRAM;
 use crate::stdio;
 use crate::stdio_pair::StdinSource;
-use crate::unix::{self, UnixAddr};
+use crate::unix::{self, SocketFile, UnixAddr};
 
 use super::listen::{bridge_to, report_client, FIRST_LISTENER};
 
@@ -38,27 +38,35 @@ use super::listen::{bridge_to, report_client, FIRST_LISTENER};
 /// Peers remembered for "new peer" lines; past this, old ones may be announced again.
 const SEEN_MAX: usize = 4096;
 
-pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Result<i32> {
-    // Signals are caught before binding: one arriving later ends rnc through the
-    // loop, which removes a socket file and restores stdio flags on the way out.
+/// A bound datagram socket and its endpoint.
+pub type Bound = (Socket, Endpoint);
+
+/// The bound datagram sockets of a listener (UDP, or one Unix datagram socket), each
+/// with its endpoint, and the socket file to remove at exit (keep it until then).
+/// Signals are caught before binding: one arriving later ends rnc through the loop,
+/// which removes a socket file and restores stdio flags on the way out.
+pub fn bind_datagram(
+    cfg: &Config,
+    addr: Option<&str>,
+    port: u16,
+    reuse_port: bool,
+) -> Result<(Vec<Bound>, Option<SocketFile>)> {
     event_loop::catch_signals()?;
-    // Kept until rnc exits: its drop removes the socket file rnc made.
-    let mut _socket_file = None;
+    let mut socket_file = None;
     let socks: Vec<Socket> = if cfg.unix() {
         let path = UnixAddr::parse(addr.unwrap_or_default())?;
         let (s, file) = unix::bind_dgram(&path)?;
-        _socket_file = file;
+        socket_file = file;
         s.set_nonblocking(true)?;
-        if cfg.verbose > 0 {
+        if crate::report::verbose() > 0 {
             crate::say!("Bound on {path}");
         }
         vec![Socket::from(OwnedFd::from(s))]
     } else {
-        // --exec gives each peer a connected socket of its own on this port.
-        let socks = bind_udp(cfg, addr, port, cfg.attach().is_some())?;
+        let socks = bind_udp(cfg, addr, port, reuse_port)?;
         socks.into_iter().map(Socket::from).collect()
     };
-    let socks: Vec<(Socket, Endpoint)> = socks
+    let socks = socks
         .into_iter()
         .enumerate()
         .map(|(i, s)| {
@@ -66,8 +74,13 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
             (s, ep)
         })
         .collect();
+    Ok((socks, socket_file))
+}
+
+pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Result<i32> {
+    // --exec gives each peer a connected socket of its own on this port.
+    let (socks, _socket_file) = bind_datagram(cfg, addr, port, cfg.attach().is_some())?;
     if let Some(attach) = cfg.attach() {
-        let socks = socks.into_iter().map(|(s, _)| UdpSocket::from(s)).collect();
         return super::udp_exec::run(cfg, attach, socks);
     }
     if keep_open {
