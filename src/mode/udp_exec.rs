@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use mio::event::Event;
 use mio::{Registry, Token};
-use socket2::Socket;
 
 use crate::access::Access;
 use crate::child;
