@@ -154,6 +154,12 @@ impl Listeners {
     }
 
     pub fn close(mut self, reg: &Registry) {
+        self.release(reg);
+    }
+
+    /// Stop listening: deregister (the sockets close when `self` drops), and end the
+    /// handshakes of clients not yet handed over.
+    pub fn release(&mut self, reg: &Registry) {
         crate::tls::drop_pending();
         for (_, ep) in &mut self.socks {
             ep.release(reg);

@@ -14,6 +14,7 @@ mod docs;
 mod echo;
 mod faults;
 mod fdpass;
+mod flag_effects;
 mod flags;
 mod listen;
 mod proxy;

@@ -4,12 +4,11 @@
 //! an address of its own cannot be answered; its datagrams are dropped.
 
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
 
 use anyhow::Result;
 use mio::event::Event;
-use mio::{Interest, Registry, Token};
+use mio::{Interest, Registry};
 use socket2::{SockAddr, Socket};
 
 use crate::access::Access;
@@ -17,35 +16,17 @@ use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::event_loop::{self, Flow, Session};
 use crate::listener::permitted;
-use crate::unix::{self, UnixAddr};
 
 /// The largest UDP payload (IPv4: 65,507 bytes; the buffer takes any).
 /// Datagrams echoed per socket per step, so one busy socket does not starve the other.
 const TURN: usize = 64;
-const FIRST_SOCKET: usize = 16;
 
 pub fn run(cfg: &Config, addr: Option<&str>, port: u16) -> Result<i32> {
-    event_loop::catch_signals()?;
-    // Kept until rnc exits: its drop removes the socket file rnc made.
-    let mut _socket_file = None;
-    let socks: Vec<Socket> = if cfg.unix() {
-        let path = UnixAddr::parse(addr.unwrap_or_default())?;
-        let (s, file) = unix::bind_dgram(&path)?;
-        _socket_file = file;
-        s.set_nonblocking(true)?;
-        if cfg.verbose > 0 {
-            crate::say!("Bound on {path}");
-        }
-        vec![Socket::from(OwnedFd::from(s))]
-    } else {
-        let socks = super::datagram::bind_udp(cfg, addr, port, false)?;
-        socks.into_iter().map(Socket::from).collect()
-    };
+    let (socks, _socket_file) = super::datagram::bind_datagram(cfg, addr, port, false)?;
     let socks = socks
         .into_iter()
-        .enumerate()
-        .map(|(i, sock)| Echoer {
-            ep: Endpoint::new(sock.as_raw_fd(), Token(FIRST_SOCKET + i)),
+        .map(|(sock, ep)| Echoer {
+            ep,
             sock,
             held: None,
         })

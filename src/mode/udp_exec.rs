@@ -37,7 +37,7 @@ use crate::net::{self, os_message};
 use crate::pump::{Framing, Pump, PumpError, Shaping, Tap};
 use crate::stdio::FdKind;
 
-use super::listen::{report_client, FIRST_LISTENER};
+use super::listen::report_client;
 
 /// A peer with no datagram in and no output out for this long is retired (without -w):
 /// long enough for a request-and-answer exchange with pauses, short enough that
@@ -351,14 +351,10 @@ impl Session for UdpExec {
 }
 
 /// Serve every peer of the bound sockets `socks` with a child of its own.
-pub fn run(cfg: &Config, attach: &Attach, socks: Vec<UdpSocket>) -> Result<i32> {
+pub fn run(cfg: &Config, attach: &Attach, socks: Vec<super::datagram::Bound>) -> Result<i32> {
     let socks = socks
         .into_iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let ep = Endpoint::new(s.as_raw_fd(), Token(FIRST_LISTENER + i));
-            (s, ep)
-        })
+        .map(|(s, ep)| (UdpSocket::from(s), ep))
         .collect();
     let mut session = UdpExec {
         socks,
