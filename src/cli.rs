@@ -431,6 +431,57 @@ pub struct Cli {
     #[arg(short = 'V', long = "rtable", value_name = "rtable", value_hint = ValueHint::Other, verbatim_doc_comment)]
     pub rtable: Option<String>,
 
+    /// Answer TELNET negotiation
+    ///
+    /// Answer each DO and DON'T with WON'T and each WILL and WON'T with
+    /// DON'T, as nc.openbsd does; the negotiation bytes still reach stdout
+    /// as they came.
+    ///
+    /// As nc.openbsd -t, nc.traditional -t and ncat -t (--telnet).
+    #[arg(short = 't', long = "telnet", verbatim_doc_comment)]
+    pub telnet: bool,
+
+    /// Terminate after receiving a number of packets
+    ///
+    /// Stop after this many reads from the network (datagrams with -u):
+    /// stdin is no longer read, and rnc exits once the data is out.
+    ///
+    /// As nc.openbsd -W.
+    #[arg(short = 'W', long = "recv-limit", value_name = "recvlimit", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    pub recv_limit: Option<String>,
+
+    /// Use DCCP (where the kernel has it)
+    ///
+    /// rnc checks for the kernel's DCCP and, having no DCCP transport of
+    /// its own yet, says so in one line and exits 1 (Linux removed DCCP in
+    /// 6.16; many kernels are built without it).
+    ///
+    /// As nc.openbsd -Z.
+    #[arg(short = 'Z', long = "dccp", verbatim_doc_comment)]
+    pub dccp: bool,
+
+    /// Only send data, ignoring received; quit on EOF
+    ///
+    /// What the peer sends is read and dropped; once stdin has ended and
+    /// is sent, rnc sends a FIN and exits.
+    ///
+    /// As ncat --send-only.
+    #[arg(
+        long = "send-only",
+        conflicts_with = "no_stdin",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub send_only: bool,
+
+    /// Only receive data, never send anything
+    ///
+    /// The same as -d.
+    ///
+    /// As ncat --recv-only.
+    #[arg(long = "recv-only", hide_short_help = true, verbatim_doc_comment)]
+    pub recv_only: bool,
+
     /// Relay each connection to a target
     ///
     /// Join each connection to TARGET: host:port, [v6addr]:port or

@@ -174,6 +174,12 @@ pub struct IoRules {
     pub quit_after_eof: Option<Duration>,
     /// `-w` in connect mode: quit when no data moved either way for this long.
     pub idle_timeout: Option<Duration>,
+    /// `-t`: answer telnet negotiation.
+    pub telnet: bool,
+    /// `-W`: quit after this many reads from the network.
+    pub recv_limit: Option<u64>,
+    /// `--send-only`: drop what the peer sends; quit once stdin is sent.
+    pub send_only: bool,
 }
 
 impl Config {
@@ -383,6 +389,12 @@ impl Config {
         }
         let proxy = crate::proxy::Proxy::from_cli(&cli)?;
         let tune = crate::sockopt::Tune::from_cli(&cli)?;
+        if cli.send_only && cli.recv_only {
+            bail!("cannot use --send-only and --recv-only together");
+        }
+        if cli.dccp {
+            crate::sockopt::no_dccp()?;
+        }
         for (set, flag) in [
             (cli.listen, "-l"),
             (cli.unixsock, "-U"),
@@ -404,12 +416,19 @@ impl Config {
             wait,
             max_conns,
             io: IoRules {
-                no_stdin: cli.no_stdin,
+                no_stdin: cli.no_stdin || cli.recv_only,
                 crlf: cli.crlf,
                 interval,
                 send_eof: cli.send_eof || quit.is_some(),
                 quit_after_eof: quit,
                 idle_timeout: if connect_mode { wait } else { None },
+                telnet: cli.telnet,
+                recv_limit: cli
+                    .recv_limit
+                    .as_deref()
+                    .map(parse_recv_limit)
+                    .transpose()?,
+                send_only: cli.send_only,
             },
             attach,
             access,
@@ -468,6 +487,16 @@ fn parse_count(s: &str, what: &str) -> Result<usize> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => bail!("{what} invalid: {s}"),
+    }
+}
+
+/// `-W`: 1 to INT_MAX reads, in nc.openbsd's words.
+fn parse_recv_limit(s: &str) -> Result<u64> {
+    match s.parse::<i64>() {
+        Ok(n) if n < 1 => bail!("receive limit too small: {s}"),
+        Ok(n) if n > i64::from(i32::MAX) => bail!("receive limit too large: {s}"),
+        Ok(n) => Ok(n as u64),
+        Err(_) => bail!("receive limit invalid: {s}"),
     }
 }
 

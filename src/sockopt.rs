@@ -123,6 +123,22 @@ impl Tune {
     }
 }
 
+/// `-Z`: say whether the kernel has DCCP; rnc has no DCCP transport either way.
+pub fn no_dccp() -> Result<()> {
+    // SAFETY: a plain socket call; the descriptor is closed at once.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DCCP, libc::IPPROTO_DCCP) };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        bail!(
+            "DCCP: socket: {} (this kernel has no DCCP)",
+            crate::net::os_message(&e)
+        );
+    }
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(fd) };
+    bail!("DCCP (-Z) is not supported by rnc: this kernel has DCCP, rnc has no transport for it")
+}
+
 /// An integer in [lo, hi] with strtonum's words for the others.
 fn bounded(s: &str, lo: u64, hi: u64) -> std::result::Result<i32, &'static str> {
     match s.parse::<i64>() {

@@ -12,6 +12,7 @@ mod echo;
 mod faults;
 mod fdpass;
 mod listen;
+mod parity;
 mod proxy;
 mod relay;
 mod scan;

@@ -49,6 +49,9 @@ pub fn run(
             true => Conn::Udp(udp_connect(&addrs[0], &src, cfg)?),
             false => Conn::Tcp(connect_any(cfg, host, port, &addrs, &src, cfg.wait)?),
         };
+        if let (Conn::Udp(s), true) = (&conn, cfg.verbose > 0) {
+            udp_probe(s, host, port)?;
+        }
         if cfg.verbose > 0 {
             let peer = match &conn {
                 Conn::Udp(s) => s.peer_addr()?,
@@ -96,6 +99,22 @@ fn udp_connect(addr: &SocketAddr, src: &Source, cfg: &Config) -> Result<UdpSocke
     sock.connect(&(*addr).into())
         .with_context(|| format!("connect to {} port {} (udp) failed", addr.ip(), addr.port()))?;
     Ok(sock.into())
+}
+
+/// `-u -v`: before saying "succeeded", make sure the port is not closed, as nc.openbsd
+/// does, but with empty datagrams instead of its "X" bytes. On loopback the ICMP
+/// refusal comes back within the next send; further away this proves nothing, as
+/// nc.openbsd's probe.
+fn udp_probe(s: &UdpSocket, host: &str, port: u16) -> Result<()> {
+    for _ in 0..4 {
+        if let Err(e) = s.send(&[]) {
+            anyhow::bail!(
+                "connect to {host} port {port} (udp) failed: {}",
+                net::os_message(&e)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Try each address in turn, as nc does; the first that answers wins. With -v every
