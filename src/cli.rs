@@ -15,7 +15,7 @@ use clap::{ArgAction, Parser, ValueHint};
     long_about = "rnc: a netcat that scripts can rely on.",
     disable_help_flag = true,
     disable_version_flag = true,
-    override_usage = "rnc [-46CdDhklNnrUuvz] [-i interval] [-p source_port] [-q seconds] [-s source] [-w timeout] [destination] [port]",
+    override_usage = "rnc [-46bCDdFhklNnrStUuvZz] [-I length] [-i interval] [-M ttl] [-m minttl] [-O length] [-P proxy_username] [-p source_port] [-q seconds] [-s source] [-T keyword] [-V rtable] [-W recvlimit] [-w timeout] [-X proxy_protocol] [-x proxy_address[:port]] [destination] [port]",
     // nc's -h: a usage line, then one line per flag. --help adds each flag's details.
     help_template = "{about-with-newline}{usage-heading} {usage}\n{options}{after-help}",
     after_help = AFTER_SHORT_HELP,
@@ -51,7 +51,12 @@ pub struct Cli {
     /// go out as they are.
     ///
     /// As nc.openbsd -C, nc.traditional -C and ncat -C (--crlf).
-    #[arg(short = 'C', long = "crlf", verbatim_doc_comment)]
+    #[arg(
+        short = 'C',
+        long = "crlf",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub crlf: bool,
 
     /// Detach from stdin
@@ -70,7 +75,12 @@ pub struct Cli {
     /// refuses it (Linux asks for CAP_NET_ADMIN). Default: off.
     ///
     /// As nc.openbsd -D; nc.traditional and ncat have none.
-    #[arg(short = 'D', long = "debug", verbatim_doc_comment)]
+    #[arg(
+        short = 'D',
+        long = "debug",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub debug: bool,
 
     /// Delay interval for lines sent
@@ -99,7 +109,12 @@ pub struct Cli {
     /// Not with -l, -U or -z.
     ///
     /// As nc.openbsd -F; nc.traditional and ncat have none.
-    #[arg(short = 'F', long = "pass-fd", verbatim_doc_comment)]
+    #[arg(
+        short = 'F',
+        long = "pass-fd",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub pass_fd: bool,
 
     /// Keep inbound sockets open for multiple connects
@@ -321,6 +336,7 @@ pub struct Cli {
         long = "proxy-user",
         value_name = "proxy_username",
         value_hint = ValueHint::Username,
+        hide_short_help = true,
         verbatim_doc_comment
     )]
     pub proxy_user: Option<String>,
@@ -363,7 +379,12 @@ pub struct Cli {
     /// (without it the system refuses with "Permission denied").
     ///
     /// As nc.openbsd -b and nc.traditional -b; ncat has none.
-    #[arg(short = 'b', long = "broadcast", verbatim_doc_comment)]
+    #[arg(
+        short = 'b',
+        long = "broadcast",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub broadcast: bool,
 
     /// TCP receive buffer length
@@ -372,7 +393,7 @@ pub struct Cli {
     /// the value for its bookkeeping. Default: the system's.
     ///
     /// As nc.openbsd -I.
-    #[arg(short = 'I', long = "recv-buf", value_name = "length", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    #[arg(short = 'I', long = "recv-buf", value_name = "length", value_hint = ValueHint::Other, hide_short_help = true, verbatim_doc_comment)]
     pub rcvbuf: Option<String>,
 
     /// TCP send buffer length
@@ -381,7 +402,7 @@ pub struct Cli {
     /// system's.
     ///
     /// As nc.openbsd -O.
-    #[arg(short = 'O', long = "send-buf", value_name = "length", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    #[arg(short = 'O', long = "send-buf", value_name = "length", value_hint = ValueHint::Other, hide_short_help = true, verbatim_doc_comment)]
     pub sndbuf: Option<String>,
 
     /// Outgoing TTL / Hop Limit
@@ -390,7 +411,7 @@ pub struct Cli {
     /// system's (64).
     ///
     /// As nc.openbsd -M.
-    #[arg(short = 'M', long = "ttl", value_name = "ttl", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    #[arg(short = 'M', long = "ttl", value_name = "ttl", value_hint = ValueHint::Other, hide_short_help = true, verbatim_doc_comment)]
     pub ttl: Option<String>,
 
     /// Minimum incoming TTL / Hop Limit
@@ -399,7 +420,7 @@ pub struct Cli {
     /// arrive with less are dropped by the kernel. Default: none.
     ///
     /// As nc.openbsd -m.
-    #[arg(short = 'm', long = "min-ttl", value_name = "minttl", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    #[arg(short = 'm', long = "min-ttl", value_name = "minttl", value_hint = ValueHint::Other, hide_short_help = true, verbatim_doc_comment)]
     pub min_ttl: Option<String>,
 
     /// Enable the TCP MD5 signature option
@@ -409,7 +430,12 @@ pub struct Cli {
     /// from the terminal without echo, or from RNC_MD5SIG_PASS.
     ///
     /// As nc.openbsd -S (which reads the terminal only).
-    #[arg(short = 'S', long = "md5sig", verbatim_doc_comment)]
+    #[arg(
+        short = 'S',
+        long = "md5sig",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub md5sig: bool,
 
     /// TOS value
@@ -419,7 +445,7 @@ pub struct Cli {
     /// af11..af43, cs0..cs7, or a number (0 to 255, or 0x hex).
     ///
     /// As nc.openbsd -T; nc.traditional -T takes other words.
-    #[arg(short = 'T', long = "tos", value_name = "keyword", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    #[arg(short = 'T', long = "tos", value_name = "keyword", value_hint = ValueHint::Other, hide_short_help = true, verbatim_doc_comment)]
     pub tos: Option<String>,
 
     /// Specify alternate routing table (not on Linux)
@@ -428,7 +454,7 @@ pub struct Cli {
     /// nc.openbsd's words, "no alternate routing table support available".
     ///
     /// As nc.openbsd -V on Linux.
-    #[arg(short = 'V', long = "rtable", value_name = "rtable", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    #[arg(short = 'V', long = "rtable", value_name = "rtable", value_hint = ValueHint::Other, hide_short_help = true, verbatim_doc_comment)]
     pub rtable: Option<String>,
 
     /// Answer TELNET negotiation
@@ -438,7 +464,12 @@ pub struct Cli {
     /// as they came.
     ///
     /// As nc.openbsd -t, nc.traditional -t and ncat -t (--telnet).
-    #[arg(short = 't', long = "telnet", verbatim_doc_comment)]
+    #[arg(
+        short = 't',
+        long = "telnet",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub telnet: bool,
 
     /// Terminate after receiving a number of packets
@@ -447,7 +478,7 @@ pub struct Cli {
     /// stdin is no longer read, and rnc exits once the data is out.
     ///
     /// As nc.openbsd -W.
-    #[arg(short = 'W', long = "recv-limit", value_name = "recvlimit", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    #[arg(short = 'W', long = "recv-limit", value_name = "recvlimit", value_hint = ValueHint::Other, hide_short_help = true, verbatim_doc_comment)]
     pub recv_limit: Option<String>,
 
     /// Use DCCP (where the kernel has it)
@@ -457,7 +488,12 @@ pub struct Cli {
     /// 6.16; many kernels are built without it).
     ///
     /// As nc.openbsd -Z.
-    #[arg(short = 'Z', long = "dccp", verbatim_doc_comment)]
+    #[arg(
+        short = 'Z',
+        long = "dccp",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub dccp: bool,
 
     /// Only send data, ignoring received; quit on EOF
@@ -602,7 +638,12 @@ pub struct Cli {
     /// (reports are in ascending port order either way).
     ///
     /// As nc.openbsd -r and nc.traditional -r; ncat has none.
-    #[arg(short = 'r', long = "randomize", verbatim_doc_comment)]
+    #[arg(
+        short = 'r',
+        long = "randomize",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub randomize: bool,
 
     /// Connects in flight at once with -z
@@ -717,8 +758,9 @@ pub struct Cli {
 
 /// The end of `-h`: the flags beyond nc's, named so they can be found.
 const AFTER_SHORT_HELP: &str = "\
-More in rnc --help: --echo --chat --chat-names --broker --max-conns --relay -e -c
-  --allow --deny --allowfile --denyfile --parallel --json";
+More in rnc --help: -C -D -r -F -P --proxy --proxy-auth --proxy-dns -b -I -O -M -m -S
+  -T -V -t -W -Z --send-only --recv-only --echo --chat --chat-names --broker --max-conns
+  --relay -e -c --allow --deny --allowfile --denyfile --parallel --json";
 
 /// The end of `--help`: what rnc does, a few examples, where the rest is.
 const AFTER_LONG_HELP: &str = "\
