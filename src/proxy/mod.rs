@@ -3,6 +3,7 @@
 //! the bridge (or `-F`, or the `-z` check) gets the socket.
 
 mod http;
+mod md5;
 mod socks;
 mod wire;
 
@@ -234,7 +235,7 @@ fn user_auth(user: &str, kind: Kind, proxy_host: &str) -> Result<Auth> {
 pub fn connect(cfg: &Config, p: &Proxy, host: &str, port: u16, src: &Source) -> Result<TcpStream> {
     let end = cfg.wait.map(|w| Instant::now() + w);
     let mut s = dial(cfg, p, src, end)?;
-    handshake(&mut s, cfg, p, host, port, end)?;
+    handshake(&mut s, cfg, p, host, port, src, end)?;
     Ok(s)
 }
 
@@ -267,21 +268,42 @@ pub fn dial(cfg: &Config, p: &Proxy, src: &Source, end: Option<Instant>) -> Resu
 }
 
 /// Ask the proxy on `s` for `host port`; on success the socket carries the peer's bytes.
+/// An HTTP proxy that wants credentials is asked again on a new connection (`src`).
 pub fn handshake(
     s: &mut TcpStream,
     cfg: &Config,
     p: &Proxy,
     host: &str,
     port: u16,
+    src: &Source,
     end: Option<Instant>,
 ) -> Result<()> {
     let target = p.target(host, port, cfg)?;
-    let mut w = Wire::new(s, end);
     let auth = p.auth.as_ref();
+    let mut w = Wire::new(s, end);
     match p.kind {
         Kind::Socks4 => socks::socks4(&mut w, &target, port, auth.map(|a| a.user.as_str()))?,
         Kind::Socks5 => socks::socks5(&mut w, &target, port, auth)?,
-        Kind::Http => http::connect(&mut w, &target, port, auth)?,
+        Kind::Http => {
+            if let http::Reply::AuthWanted(status, challenges) =
+                http::connect(&mut w, &target, port, None)?
+            {
+                let Some(a) = auth else {
+                    bail!("Proxy error: \"{status}\" (use -P or --proxy-auth)");
+                };
+                let uri = http::authority(&target, port)?;
+                let Some(header) = http::authorization(&challenges, a, &uri) else {
+                    bail!("Proxy error: \"{status}\" (no Basic or Digest authentication offered)");
+                };
+                *s = dial(cfg, p, src, end)?;
+                w = Wire::new(s, end);
+                if let http::Reply::AuthWanted(status, _) =
+                    http::connect(&mut w, &target, port, Some(&header))?
+                {
+                    bail!("proxy authentication failed: \"{status}\"");
+                }
+            }
+        }
     }
     w.disarm()
 }
@@ -303,7 +325,7 @@ pub fn scan(cfg: &Config, p: &Proxy, host: &str, ports: &[u16], src: &Source) ->
     for &port in ports {
         let end = Some(Instant::now() + wait);
         let mut s = dial(cfg, p, src, end)?;
-        match handshake(&mut s, cfg, p, host, port, end) {
+        match handshake(&mut s, cfg, p, host, port, src, end) {
             Ok(()) => {
                 open = true;
                 if cfg.verbose > 0 {
