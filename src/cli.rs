@@ -296,7 +296,7 @@ pub struct Cli {
     ///
     /// 4 is SOCKS4 (SOCKS4a when the proxy resolves the name), 5 is SOCKS5
     /// (no authentication, or a user name and password), connect is HTTP
-    /// CONNECT (Basic authentication). ncat's socks4, socks5 and http are
+    /// CONNECT (Digest or Basic authentication). ncat's socks4, socks5 and http are
     /// the same. Default: 5 with -x, http with --proxy.
     ///
     /// As nc.openbsd -X and ncat --proxy-type.
@@ -328,7 +328,8 @@ pub struct Cli {
     /// The password is read from the terminal without echo, or taken from
     /// the RNC_PROXY_PASS environment variable (for scripts: unlike a
     /// command-line argument, it does not show in ps). Used by HTTP CONNECT
-    /// (Basic) and SOCKS5 (RFC 1929); SOCKS4 sends the name as its user id.
+    /// (Digest or Basic, when the proxy answers 407) and SOCKS5 (RFC 1929);
+    /// SOCKS4 sends the name as its user id.
     ///
     /// As nc.openbsd -P (HTTP CONNECT only there).
     #[arg(
