@@ -242,7 +242,15 @@ impl Session for Bridge {
         match ev.token() {
             STDIN => self.stdin_ep.on_event(ev),
             STDOUT => self.stdout_ep.on_event(ev),
-            NET => self.net_ep.on_event(ev),
+            NET => {
+                // A hang-up (both ways closed, or a reset) after the peer's EOF: nothing
+                // more can be sent, as nc.openbsd learns from POLLHUP.
+                if ev.is_write_closed() && self.down.src_done() && !self.net.is_datagram() {
+                    self.net_write_closed = true;
+                    self.up.stop_reading();
+                }
+                self.net_ep.on_event(ev)
+            }
             _ => {} // Sporadic events happen (mio docs): ignore unknown tokens.
         }
         Ok(())
@@ -313,8 +321,13 @@ impl Session for Bridge {
         }
         self.stdout_ep
             .set_interest(reg, interest(false, self.down.wants_write(now)))?;
-        self.net_ep
-            .set_interest(reg, interest(self.down.wants_read(), net_write))?;
+        // After the peer's EOF, stay registered to hear a hang-up (see on_event): stdin
+        // may never end (ssh's ProxyCommand pipe), but the peer is gone for good.
+        let watch_hup = self.down.src_done() && !self.net_write_closed && !self.net.is_datagram();
+        self.net_ep.set_interest(
+            reg,
+            interest(self.down.wants_read() || watch_hup, net_write),
+        )?;
         Ok(Flow::Wait(deadline))
     }
 }
