@@ -344,8 +344,8 @@ pub struct Cli {
 
     /// Proxy credentials, user:pass
     ///
-    /// Without :pass the password is asked for as with -P. The whole
-    /// argument shows in ps: prefer -P with RNC_PROXY_PASS in scripts.
+    /// Without :pass there is no password (as ncat; -P asks for one). The
+    /// whole argument shows in ps: prefer -P with RNC_PROXY_PASS in scripts.
     ///
     /// As ncat --proxy-auth.
     #[arg(

@@ -176,12 +176,7 @@ pub fn authorization(challenges: &[Challenge], auth: &Auth, uri: &str) -> Option
     challenges
         .iter()
         .any(|c| c.scheme.eq_ignore_ascii_case("basic"))
-        .then(|| {
-            format!(
-                "Basic {}",
-                base64(format!("{}:{}", auth.user, auth.pass).as_bytes())
-            )
-        })
+        .then(|| format!("Basic {}", base64(auth.basic.as_bytes())))
 }
 
 /// RFC 7616 with MD5: qop=auth when the proxy offers it, else the RFC 2069 form.
@@ -294,6 +289,7 @@ mod tests {
         Auth {
             user: "u".into(),
             pass: "p".into(),
+            basic: "u:p".into(),
         }
     }
 
@@ -335,6 +331,7 @@ mod tests {
         let a = Auth {
             user: "Mufasa".into(),
             pass: "Circle Of Life".into(),
+            basic: String::new(),
         };
         let ha1 = md5::hex(b"Mufasa:testrealm@host.com:Circle Of Life");
         let ha2 = md5::hex(b"GET:/dir/index.html");

@@ -41,6 +41,9 @@ pub enum Dns {
 pub struct Auth {
     pub user: String,
     pub pass: String,
+    /// What HTTP Basic encodes: `--proxy-auth`'s text as given (ncat sends `a` as
+    /// `a`, not `a:`), or `user:pass` for `-P`.
+    pub basic: String,
 }
 
 impl std::fmt::Debug for Auth {
@@ -97,7 +100,7 @@ impl Proxy {
         let (host, port) = split_addr(addr, kind)?;
         let auth = match (&cli.proxy_auth, &cli.proxy_user) {
             (Some(_), Some(_)) => bail!("cannot use -P and --proxy-auth together"),
-            (Some(a), None) => Some(parse_auth(a, kind, &host)?),
+            (Some(a), None) => Some(parse_auth(a)),
             (None, Some(u)) => Some(user_auth(u, kind, &host)?),
             (None, None) => None,
         };
@@ -199,14 +202,14 @@ fn split_addr(addr: &str, kind: Kind) -> Result<(String, u16)> {
     Ok((host.to_string(), port))
 }
 
-/// `--proxy-auth user:pass`, or `user` alone with the password asked for as `-P`.
-fn parse_auth(a: &str, kind: Kind, proxy_host: &str) -> Result<Auth> {
-    match a.split_once(':') {
-        Some((u, p)) => Ok(Auth {
-            user: u.to_string(),
-            pass: p.to_string(),
-        }),
-        None => user_auth(a, kind, proxy_host),
+/// `--proxy-auth user[:pass]`, as ncat takes it: without a colon, a user and no
+/// password (use `-P` to be asked for one).
+fn parse_auth(a: &str) -> Auth {
+    let (user, pass) = a.split_once(':').unwrap_or((a, ""));
+    Auth {
+        user: user.to_string(),
+        pass: pass.to_string(),
+        basic: a.to_string(),
     }
 }
 
@@ -226,6 +229,7 @@ fn user_auth(user: &str, kind: Kind, proxy_host: &str) -> Result<Auth> {
     };
     Ok(Auth {
         user: user.to_string(),
+        basic: format!("{user}:{pass}"),
         pass,
     })
 }
@@ -370,10 +374,10 @@ mod tests {
 
     #[test]
     fn auth_splits_at_the_first_colon() {
-        let a = parse_auth("u:p:q", Kind::Http, "h").unwrap();
+        let a = parse_auth("u:p:q");
         assert_eq!((a.user.as_str(), a.pass.as_str()), ("u", "p:q"));
-        let a = parse_auth("u", Kind::Socks4, "h").unwrap();
-        assert_eq!(a.pass, "");
-        assert!(!format!("{a:?}").contains("p:q"));
+        let a = parse_auth("u");
+        assert_eq!((a.pass.as_str(), a.basic.as_str()), ("", "u"));
+        assert!(!format!("{:?}", parse_auth("u:p:q")).contains("p:q"));
     }
 }
