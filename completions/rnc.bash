@@ -23,7 +23,7 @@ _rnc() {
 
     case "${cmd}" in
         rnc)
-            opts="-4 -6 -C -d -D -i -F -k -l -N -n -p -q -s -u -U -v -w -z -x -X -P -b -I -O -M -m -S -T -V -e -c -r -o -h --ipv4 --ipv6 --crlf --no-stdin --debug --interval --pass-fd --keep-open --listen --send-eof --nodns --source-port --quit-after-eof --source --udp --unixsock --verbose --wait --zero-io --proxy-type --proxy --proxy-user --proxy-auth --proxy-dns --broadcast --recv-buf --send-buf --ttl --min-ttl --md5sig --tos --rtable --relay --exec --sh-exec --allow --allowfile --deny --denyfile --randomize --parallel --json --echo --chat --broker --chat-names --max-conns --stall-timeout --tls --ssl --ssl-cert --ssl-key --ssl-trustfile --ssl-servername --ssl-alpn --ssl-ciphers --ssl-verify --ssl-pin --ssl-no-verify --relay-tls --relay-ssl --retry --stats --progress --output --hex-dump --append-output --help --version"
+            opts="-4 -6 -C -d -D -i -F -k -l -N -n -p -q -s -u -U -v -w -z -x -X -P -b -I -O -M -m -S -T -V -t -W -Z -e -c -r -o -h --ipv4 --ipv6 --crlf --no-stdin --debug --interval --pass-fd --keep-open --listen --send-eof --nodns --source-port --quit-after-eof --source --udp --unixsock --verbose --wait --zero-io --proxy-type --proxy --proxy-user --proxy-auth --proxy-dns --broadcast --recv-buf --send-buf --ttl --min-ttl --md5sig --tos --rtable --telnet --recv-limit --dccp --send-only --recv-only --relay --exec --sh-exec --allow --allowfile --deny --denyfile --randomize --parallel --json --echo --chat --broker --chat-names --max-conns --stall-timeout --tls --ssl --ssl-cert --ssl-key --ssl-trustfile --ssl-servername --ssl-alpn --ssl-ciphers --ssl-verify --ssl-pin --ssl-no-verify --relay-tls --relay-ssl --retry --stats --progress --output --hex-dump --append-output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -215,6 +215,20 @@ _rnc() {
                     return 0
                     ;;
                 -V)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --recv-limit)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                -W)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
@@ -456,13 +470,13 @@ _rnc_operands() {
         case "$w" in
             --) operands=1 ;;
             -U|--unixsock) unix=1 ;;
-            -i|--interval|-p|--source-port|-q|--quit-after-eof|-s|--source|-w|--wait|-x|-X|--proxy-type|--proxy|-P|--proxy-user|--proxy-auth|--proxy-dns|-I|--recv-buf|-O|--send-buf|-M|--ttl|-m|--min-ttl|-T|--tos|-V|--rtable|--relay|-e|--exec|-c|--sh-exec|--allow|--allowfile|--deny|--denyfile|--parallel|--max-conns|--stall-timeout|--ssl-cert|--ssl-key|--ssl-trustfile|--ssl-servername|--ssl-alpn|--ssl-ciphers|--ssl-pin|--retry|-o|--output|--hex-dump) skip=1 ;;
+            -i|--interval|-p|--source-port|-q|--quit-after-eof|-s|--source|-w|--wait|-x|-X|--proxy-type|--proxy|-P|--proxy-user|--proxy-auth|--proxy-dns|-I|--recv-buf|-O|--send-buf|-M|--ttl|-m|--min-ttl|-T|--tos|-V|--rtable|-W|--recv-limit|--relay|-e|--exec|-c|--sh-exec|--allow|--allowfile|--deny|--denyfile|--parallel|--max-conns|--stall-timeout|--ssl-cert|--ssl-key|--ssl-trustfile|--ssl-servername|--ssl-alpn|--ssl-ciphers|--ssl-pin|--retry|-o|--output|--hex-dump) skip=1 ;;
             --*) ;;
             -*)
                 for ((j = 1; j < ${#w}; j++)); do
                     c="${w:j:1}"
                     [[ $c == U ]] && unix=1
-                    if [[ "ipqswxXPIOMmTVeco" == *"$c"* ]]; then
+                    if [[ "ipqswxXPIOMmTVWeco" == *"$c"* ]]; then
                         ((j == ${#w} - 1)) && skip=1
                         break
                     fi

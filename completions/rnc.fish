@@ -15,6 +15,7 @@ complete -c rnc -s M -l ttl -d 'Outgoing TTL / Hop Limit' -r -f
 complete -c rnc -s m -l min-ttl -d 'Minimum incoming TTL / Hop Limit' -r -f
 complete -c rnc -s T -l tos -d 'TOS value' -r -f
 complete -c rnc -s V -l rtable -d 'Specify alternate routing table (not on Linux)' -r -f
+complete -c rnc -s W -l recv-limit -d 'Terminate after receiving a number of packets' -r -f
 complete -c rnc -l relay -d 'Relay each connection to a target' -r -f
 complete -c rnc -s e -l exec -d 'Run a program for each connection' -r -f -a "(__fish_complete_command)"
 complete -c rnc -s c -l sh-exec -d 'Run a shell command for each connection' -r -f -a "(__fish_complete_command)"
@@ -51,6 +52,10 @@ complete -c rnc -s v -l verbose -d 'Verbose'
 complete -c rnc -s z -l zero-io -d 'Zero-I/O mode [used for scanning]'
 complete -c rnc -s b -l broadcast -d 'Allow broadcast'
 complete -c rnc -s S -l md5sig -d 'Enable the TCP MD5 signature option'
+complete -c rnc -s t -l telnet -d 'Answer TELNET negotiation'
+complete -c rnc -s Z -l dccp -d 'Use DCCP (where the kernel has it)'
+complete -c rnc -l send-only -d 'Only send data, ignoring received; quit on EOF'
+complete -c rnc -l recv-only -d 'Only receive data, never send anything'
 complete -c rnc -s r -l randomize -d 'Randomize remote ports'
 complete -c rnc -l json -d 'JSON output: the ports of -z, or the --stats figures'
 complete -c rnc -l echo -d 'Echo server'
@@ -97,14 +102,14 @@ function __rnc_operands
                 set operands 1
             case -U --unixsock
                 set unix 1
-            case -i --interval -p --source-port -q --quit-after-eof -s --source -w --wait -x -X --proxy-type --proxy -P --proxy-user --proxy-auth --proxy-dns -I --recv-buf -O --send-buf -M --ttl -m --min-ttl -T --tos -V --rtable --relay -e --exec -c --sh-exec --allow --allowfile --deny --denyfile --parallel --max-conns --stall-timeout --ssl-cert --ssl-key --ssl-trustfile --ssl-servername --ssl-alpn --ssl-ciphers --ssl-pin --retry -o --output --hex-dump
+            case -i --interval -p --source-port -q --quit-after-eof -s --source -w --wait -x -X --proxy-type --proxy -P --proxy-user --proxy-auth --proxy-dns -I --recv-buf -O --send-buf -M --ttl -m --min-ttl -T --tos -V --rtable -W --recv-limit --relay -e --exec -c --sh-exec --allow --allowfile --deny --denyfile --parallel --max-conns --stall-timeout --ssl-cert --ssl-key --ssl-trustfile --ssl-servername --ssl-alpn --ssl-ciphers --ssl-pin --retry -o --output --hex-dump
                 set skip 1
             case '--*'
             case '-*'
                 set -l chars (string split '' -- (string sub -s 2 -- $w))
                 for i in (seq (count $chars))
                     test $chars[$i] = U; and set unix 1
-                    if string match -q -- "*$chars[$i]*" 'ipqswxXPIOMmTVeco'
+                    if string match -q -- "*$chars[$i]*" 'ipqswxXPIOMmTVWeco'
                         test $i = (count $chars); and set skip 1
                         break
                     end

@@ -47,6 +47,8 @@ pub struct Bridge {
     last_active: Instant,
     /// The peer can no longer take data (reset or closed after its FIN).
     net_write_closed: bool,
+    /// `--send-only`: /dev/null, where the peer's bytes go.
+    _discard: Option<std::fs::File>,
 }
 
 impl Bridge {
@@ -61,18 +63,31 @@ impl Bridge {
         let shaping = Shaping {
             crlf: rules.crlf,
             interval: rules.interval,
+            ..Shaping::default()
+        };
+        let net_reads = Shaping {
+            telnet: rules.telnet,
+            read_limit: rules.recv_limit,
+            ..Shaping::default()
+        };
+        // --send-only: the peer's bytes are read and dropped into /dev/null.
+        let (discard, stdout_fd, stdout_kind) = match rules.send_only {
+            true => {
+                let null = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/null")
+                    .map_err(|e| anyhow!("open /dev/null: {}", os_message(&e)))?;
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&null);
+                (Some(null), fd, FdKind::DevNull)
+            }
+            false => (None, stdio::STDOUT, stdout_kind),
         };
         let mut up = if rules.no_stdin {
             Pump::finished_from_start()
         } else {
             Pump::framed(stdin_kind, FdKind::Socket, shaping, up_framing)
         };
-        let mut down = Pump::framed(
-            FdKind::Socket,
-            stdout_kind,
-            Shaping::default(),
-            down_framing,
-        );
+        let mut down = Pump::framed(FdKind::Socket, stdout_kind, net_reads, down_framing);
         up.tap = Some(Tap::Sends);
         down.tap = Some(Tap::Receives);
         Ok(Bridge {
@@ -80,7 +95,8 @@ impl Bridge {
             net,
             peer,
             stdin_ep: Endpoint::new(stdio::STDIN, STDIN),
-            stdout_ep: Endpoint::new(stdio::STDOUT, STDOUT),
+            stdout_ep: Endpoint::new(stdout_fd, STDOUT),
+            _discard: discard,
             up,
             down,
             role,
@@ -143,7 +159,7 @@ impl Bridge {
                 }
                 // The peer closed after sending its FIN (nc: the network's write side
                 // hung up): stop sending and reading stdin; not an error.
-                Err(PumpError::Write(e)) if is_hangup(&e) && self.down.src_done() => {
+                Err(PumpError::Write(e)) if is_hangup(&e) && self.answered_and_left() => {
                     self.net_write_closed = true;
                     self.up.stop_reading();
                 }
@@ -158,6 +174,15 @@ impl Bridge {
         {
             Ok(m) => moved |= m,
             Err(PumpError::Read(e)) if self.refused(&e) => return Ok(Pumped::Refused),
+            // The peer answered and closed before reading all we sent, so its kernel
+            // reset the connection: nc.openbsd ends quietly, and so does rnc.
+            Err(PumpError::Read(e))
+                if is_hangup(&e) && (self.net_write_closed || self.answered_and_left()) =>
+            {
+                self.down.stop_reading();
+                self.net_write_closed = true;
+                self.up.stop_reading();
+            }
             Err(PumpError::Read(e)) => {
                 return Err(anyhow!("read from network failed: {}", os_message(&e)))
             }
@@ -170,6 +195,16 @@ impl Bridge {
             }
         }
         Ok(Pumped::Moved(moved))
+    }
+}
+
+impl Bridge {
+    /// A reset now means the peer answered and left without reading all we sent: it
+    /// sent something (or its FIN), and we sent something. nc.openbsd takes that
+    /// quietly; a reset out of the blue is still an error.
+    fn answered_and_left(&self) -> bool {
+        let spoke = self.down.src_done() || self.down.total > 0 || !self.down.is_empty();
+        spoke && self.up.total > 0
     }
 }
 
@@ -192,7 +227,15 @@ impl Session for Bridge {
         match ev.token() {
             STDIN => self.stdin_ep.on_event(ev),
             STDOUT => self.stdout_ep.on_event(ev),
-            NET => self.net_ep.on_event(ev),
+            NET => {
+                // A hang-up (both ways closed, or a reset) after the peer's EOF: nothing
+                // more can be sent, as nc.openbsd learns from POLLHUP.
+                if ev.is_write_closed() && self.down.src_done() && !self.net.is_datagram() {
+                    self.net_write_closed = true;
+                    self.up.stop_reading();
+                }
+                self.net_ep.on_event(ev)
+            }
             _ => {} // Sporadic events happen (mio docs): ignore unknown tokens.
         }
         Ok(())
@@ -203,6 +246,15 @@ impl Session for Bridge {
             return Ok(Flow::Exit(code));
         }
 
+        // -W: the reads ran out; nc.openbsd stops reading stdin too.
+        if self.down.read_limit_hit() {
+            self.up.stop_reading();
+        }
+        // --send-only: stdin sent, FIN, done.
+        if self.rules.send_only && self.up.finished() {
+            self.send_fin();
+            return Ok(Flow::Exit(0));
+        }
         // stdin at EOF and all of it sent: FIN only with -N/-q (nc.openbsd sends none
         // by default; the peer may still answer).
         if self.up.finished() && !self.rules.no_stdin {
@@ -255,8 +307,13 @@ impl Session for Bridge {
         }
         self.stdout_ep
             .set_interest(reg, interest(false, self.down.wants_write(now)))?;
-        self.net_ep
-            .set_interest(reg, interest(self.down.wants_read(), net_write))?;
+        // After the peer's EOF, stay registered to hear a hang-up (see on_event): stdin
+        // may never end (ssh's ProxyCommand pipe), but the peer is gone for good.
+        let watch_hup = self.down.src_done() && !self.net_write_closed && !self.net.is_datagram();
+        self.net_ep.set_interest(
+            reg,
+            interest(self.down.wants_read() || watch_hup, net_write),
+        )?;
         Ok(Flow::Wait(deadline))
     }
 }

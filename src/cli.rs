@@ -15,7 +15,7 @@ use clap::{ArgAction, Parser, ValueHint};
     long_about = "rnc: a netcat that scripts can rely on.",
     disable_help_flag = true,
     disable_version_flag = true,
-    override_usage = "rnc [-46CdDhklNnrUuvz] [-i interval] [-p source_port] [-q seconds] [-s source] [-w timeout] [destination] [port]",
+    override_usage = "rnc [-46bCDdFhklNnrStUuvZz] [-I length] [-i interval] [-M ttl] [-m minttl] [-O length] [-P proxy_username] [-p source_port] [-q seconds] [-s source] [-T keyword] [-V rtable] [-W recvlimit] [-w timeout] [-X proxy_protocol] [-x proxy_address[:port]] [destination] [port]",
     // nc's -h: a usage line, then one line per flag. --help adds each flag's details.
     help_template = "{about-with-newline}{usage-heading} {usage}\n{options}{after-help}",
     after_help = AFTER_SHORT_HELP,
@@ -51,7 +51,12 @@ pub struct Cli {
     /// go out as they are.
     ///
     /// As nc.openbsd -C, nc.traditional -C and ncat -C (--crlf).
-    #[arg(short = 'C', long = "crlf", verbatim_doc_comment)]
+    #[arg(
+        short = 'C',
+        long = "crlf",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub crlf: bool,
 
     /// Detach from stdin
@@ -70,7 +75,12 @@ pub struct Cli {
     /// refuses it (Linux asks for CAP_NET_ADMIN). Default: off.
     ///
     /// As nc.openbsd -D; nc.traditional and ncat have none.
-    #[arg(short = 'D', long = "debug", verbatim_doc_comment)]
+    #[arg(
+        short = 'D',
+        long = "debug",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub debug: bool,
 
     /// Delay interval for lines sent
@@ -99,7 +109,12 @@ pub struct Cli {
     /// Not with -l, -U or -z.
     ///
     /// As nc.openbsd -F; nc.traditional and ncat have none.
-    #[arg(short = 'F', long = "pass-fd", verbatim_doc_comment)]
+    #[arg(
+        short = 'F',
+        long = "pass-fd",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub pass_fd: bool,
 
     /// Keep inbound sockets open for multiple connects
@@ -284,7 +299,7 @@ pub struct Cli {
     ///
     /// 4 is SOCKS4 (SOCKS4a when the proxy resolves the name), 5 is SOCKS5
     /// (no authentication, or a user name and password), connect is HTTP
-    /// CONNECT (Basic authentication). ncat's socks4, socks5 and http are
+    /// CONNECT (Digest or Basic authentication). ncat's socks4, socks5 and http are
     /// the same. Default: 5 with -x, http with --proxy.
     ///
     /// As nc.openbsd -X and ncat --proxy-type.
@@ -316,7 +331,8 @@ pub struct Cli {
     /// The password is read from the terminal without echo, or taken from
     /// the RNC_PROXY_PASS environment variable (for scripts: unlike a
     /// command-line argument, it does not show in ps). Used by HTTP CONNECT
-    /// (Basic) and SOCKS5 (RFC 1929); SOCKS4 sends the name as its user id.
+    /// (Digest or Basic, when the proxy answers 407) and SOCKS5 (RFC 1929);
+    /// SOCKS4 sends the name as its user id.
     ///
     /// As nc.openbsd -P (HTTP CONNECT only there).
     #[arg(
@@ -324,14 +340,15 @@ pub struct Cli {
         long = "proxy-user",
         value_name = "proxy_username",
         value_hint = ValueHint::Username,
+        hide_short_help = true,
         verbatim_doc_comment
     )]
     pub proxy_user: Option<String>,
 
     /// Proxy credentials, user:pass
     ///
-    /// Without :pass the password is asked for as with -P. The whole
-    /// argument shows in ps: prefer -P with RNC_PROXY_PASS in scripts.
+    /// Without :pass there is no password (as ncat; -P asks for one). The
+    /// whole argument shows in ps: prefer -P with RNC_PROXY_PASS in scripts.
     ///
     /// As ncat --proxy-auth.
     #[arg(
@@ -366,7 +383,12 @@ pub struct Cli {
     /// (without it the system refuses with "Permission denied").
     ///
     /// As nc.openbsd -b and nc.traditional -b; ncat has none.
-    #[arg(short = 'b', long = "broadcast", verbatim_doc_comment)]
+    #[arg(
+        short = 'b',
+        long = "broadcast",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub broadcast: bool,
 
     /// TCP receive buffer length
@@ -375,7 +397,7 @@ pub struct Cli {
     /// the value for its bookkeeping. Default: the system's.
     ///
     /// As nc.openbsd -I.
-    #[arg(short = 'I', long = "recv-buf", value_name = "length", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    #[arg(short = 'I', long = "recv-buf", value_name = "length", value_hint = ValueHint::Other, hide_short_help = true, verbatim_doc_comment)]
     pub rcvbuf: Option<String>,
 
     /// TCP send buffer length
@@ -384,7 +406,7 @@ pub struct Cli {
     /// system's.
     ///
     /// As nc.openbsd -O.
-    #[arg(short = 'O', long = "send-buf", value_name = "length", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    #[arg(short = 'O', long = "send-buf", value_name = "length", value_hint = ValueHint::Other, hide_short_help = true, verbatim_doc_comment)]
     pub sndbuf: Option<String>,
 
     /// Outgoing TTL / Hop Limit
@@ -393,7 +415,7 @@ pub struct Cli {
     /// system's (64).
     ///
     /// As nc.openbsd -M.
-    #[arg(short = 'M', long = "ttl", value_name = "ttl", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    #[arg(short = 'M', long = "ttl", value_name = "ttl", value_hint = ValueHint::Other, hide_short_help = true, verbatim_doc_comment)]
     pub ttl: Option<String>,
 
     /// Minimum incoming TTL / Hop Limit
@@ -402,7 +424,7 @@ pub struct Cli {
     /// arrive with less are dropped by the kernel. Default: none.
     ///
     /// As nc.openbsd -m.
-    #[arg(short = 'm', long = "min-ttl", value_name = "minttl", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    #[arg(short = 'm', long = "min-ttl", value_name = "minttl", value_hint = ValueHint::Other, hide_short_help = true, verbatim_doc_comment)]
     pub min_ttl: Option<String>,
 
     /// Enable the TCP MD5 signature option
@@ -412,7 +434,12 @@ pub struct Cli {
     /// from the terminal without echo, or from RNC_MD5SIG_PASS.
     ///
     /// As nc.openbsd -S (which reads the terminal only).
-    #[arg(short = 'S', long = "md5sig", verbatim_doc_comment)]
+    #[arg(
+        short = 'S',
+        long = "md5sig",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub md5sig: bool,
 
     /// TOS value
@@ -422,7 +449,7 @@ pub struct Cli {
     /// af11..af43, cs0..cs7, or a number (0 to 255, or 0x hex).
     ///
     /// As nc.openbsd -T; nc.traditional -T takes other words.
-    #[arg(short = 'T', long = "tos", value_name = "keyword", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    #[arg(short = 'T', long = "tos", value_name = "keyword", value_hint = ValueHint::Other, hide_short_help = true, verbatim_doc_comment)]
     pub tos: Option<String>,
 
     /// Specify alternate routing table (not on Linux)
@@ -431,8 +458,69 @@ pub struct Cli {
     /// nc.openbsd's words, "no alternate routing table support available".
     ///
     /// As nc.openbsd -V on Linux.
-    #[arg(short = 'V', long = "rtable", value_name = "rtable", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    #[arg(short = 'V', long = "rtable", value_name = "rtable", value_hint = ValueHint::Other, hide_short_help = true, verbatim_doc_comment)]
     pub rtable: Option<String>,
+
+    /// Answer TELNET negotiation
+    ///
+    /// Answer each DO and DON'T with WON'T and each WILL and WON'T with
+    /// DON'T, as nc.openbsd does; the negotiation bytes still reach stdout
+    /// as they came.
+    ///
+    /// As nc.openbsd -t, nc.traditional -t and ncat -t (--telnet).
+    #[arg(
+        short = 't',
+        long = "telnet",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub telnet: bool,
+
+    /// Terminate after receiving a number of packets
+    ///
+    /// Stop after this many reads from the network (datagrams with -u):
+    /// stdin is no longer read, and rnc exits once the data is out.
+    ///
+    /// As nc.openbsd -W.
+    #[arg(short = 'W', long = "recv-limit", value_name = "recvlimit", value_hint = ValueHint::Other, hide_short_help = true, verbatim_doc_comment)]
+    pub recv_limit: Option<String>,
+
+    /// Use DCCP (where the kernel has it)
+    ///
+    /// rnc checks for the kernel's DCCP and, having no DCCP transport of
+    /// its own yet, says so in one line and exits 1 (Linux removed DCCP in
+    /// 6.16; many kernels are built without it).
+    ///
+    /// As nc.openbsd -Z.
+    #[arg(
+        short = 'Z',
+        long = "dccp",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub dccp: bool,
+
+    /// Only send data, ignoring received; quit on EOF
+    ///
+    /// What the peer sends is read and dropped; once stdin has ended and
+    /// is sent, rnc sends a FIN and exits.
+    ///
+    /// As ncat --send-only.
+    #[arg(
+        long = "send-only",
+        conflicts_with = "no_stdin",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub send_only: bool,
+
+    /// Only receive data, never send anything
+    ///
+    /// The same as -d.
+    ///
+    /// As ncat --recv-only.
+    #[arg(long = "recv-only", hide_short_help = true, verbatim_doc_comment)]
+    pub recv_only: bool,
 
     /// Relay each connection to a target
     ///
@@ -556,7 +644,12 @@ pub struct Cli {
     /// (reports are in ascending port order either way).
     ///
     /// As nc.openbsd -r and nc.traditional -r; ncat has none.
-    #[arg(short = 'r', long = "randomize", verbatim_doc_comment)]
+    #[arg(
+        short = 'r',
+        long = "randomize",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
     pub randomize: bool,
 
     /// Connects in flight at once with -z
@@ -949,11 +1042,12 @@ pub struct Cli {
 
 /// The end of `-h`: the flags beyond nc's, named so they can be found.
 const AFTER_SHORT_HELP: &str = "\
-More in rnc --help: --echo --chat --chat-names --broker --max-conns --stall-timeout
-  --relay -e -c --allow --deny --allowfile --denyfile --parallel --json
-  --proxy --proxy-auth --proxy-dns -T -V --ssl --ssl-cert --ssl-key --ssl-trustfile
-  --ssl-pin --ssl-no-verify --ssl-verify --ssl-servername --ssl-alpn --ssl-ciphers
-  --relay-ssl --retry --stats --progress -o --hex-dump --append-output";
+More in rnc --help: -C -D -r -F -P --proxy --proxy-auth --proxy-dns -b -I -O -M -m -S
+  -T -V -t -W -Z --send-only --recv-only --echo --chat --chat-names --broker --max-conns
+  --stall-timeout --relay -e -c --allow --deny --allowfile --denyfile --parallel --json
+  --ssl --ssl-cert --ssl-key --ssl-trustfile --ssl-pin --ssl-no-verify --ssl-verify
+  --ssl-servername --ssl-alpn --ssl-ciphers --relay-ssl --retry --stats --progress -o
+  --hex-dump --append-output";
 
 /// The end of `--help`: what rnc does, a few examples, where the rest is.
 const AFTER_LONG_HELP: &str = "\

@@ -205,6 +205,12 @@ pub struct IoRules {
     pub quit_after_eof: Option<Duration>,
     /// `-w`: quit (or drop the client) when no data moved either way for this long.
     pub idle_timeout: Option<Duration>,
+    /// `-t`: answer telnet negotiation.
+    pub telnet: bool,
+    /// `-W`: quit after this many reads from the network.
+    pub recv_limit: Option<u64>,
+    /// `--send-only`: drop what the peer sends; quit once stdin is sent.
+    pub send_only: bool,
 }
 
 /// `--allow`, `--deny` and their files, as the command line gave them.
@@ -221,6 +227,9 @@ impl Config {
         // The flag table first: every flag works in the mode or is refused here.
         if let Some(line) = crate::flags::refusal(&cli) {
             bail!("{line}");
+        }
+        if cli.send_only && cli.recv_only {
+            bail!("cannot use --send-only and --recv-only together");
         }
         let transport = Transport::of(&cli);
         let meets = meets(&cli)?;
@@ -452,14 +461,31 @@ fn io_rules(cli: &Cli, mode: &Mode, wait: Option<Duration>) -> Result<IoRules> {
         None => None,
     };
     Ok(IoRules {
-        no_stdin: cli.no_stdin,
+        no_stdin: cli.no_stdin || cli.recv_only,
         crlf: cli.crlf,
         interval: duration(&cli.interval, "-i interval")?,
         send_eof: cli.send_eof || quit.is_some(),
         quit_after_eof: quit,
         // -z has its own use of -w: the bound on each port's check.
         idle_timeout: wait.filter(|_| !matches!(mode, Mode::Scan(_))),
+        telnet: cli.telnet,
+        recv_limit: cli
+            .recv_limit
+            .as_deref()
+            .map(parse_recv_limit)
+            .transpose()?,
+        send_only: cli.send_only,
     })
+}
+
+/// `-W`: a count of reads, as nc.openbsd takes it.
+fn parse_recv_limit(s: &str) -> Result<u64> {
+    match s.parse::<i64>() {
+        Ok(n) if n < 1 => bail!("receive limit too small: {s}"),
+        Ok(n) if n > i64::from(i32::MAX) => bail!("receive limit too large: {s}"),
+        Ok(n) => Ok(n as u64),
+        Err(_) => bail!("receive limit invalid: {s}"),
+    }
 }
 
 /// The inline entries are checked here; the files wait for `resolve`.

@@ -147,10 +147,25 @@ const TLS_REFUSALS: &[(Col, &str)] = &[
     (Scan, "cannot use --ssl with -z"),
 ];
 
+/// Flags of the one peer's bridge (connect, `-l`, `-u`, `-U`): what it does with the
+/// peer's bytes has no meaning for many clients or a port check.
+const BRIDGE_ONLY: &[Col] = &[KeepOpen, Scan, Echo, Chat, Broker, Relay, Exec];
+
 /// Flags that read or shape stdin: nothing to do where stdin is not read.
 const NO_STDIN: &[Col] = &[Scan, Echo, Relay, Exec];
 
 macro_rules! row {
+    ($flag:expr, [$($s:expr),*], $set:expr, $role:ident, $refused:ident, $says:expr) => {
+        Row {
+            flag: $flag,
+            sample: &[$($s),*],
+            set: $set,
+            role: Role::$role,
+            refused: $refused,
+            says: $says,
+            special: &[],
+        }
+    };
     ($flag:expr, [$($s:expr),*], $set:expr, $role:ident, [$($c:ident),*], $says:expr) => {
         row!($flag, [$($s),*], $set, $role, [$($c),*], $says, [])
     };
@@ -556,6 +571,46 @@ pub const ROWS: &[Row] = &[
             (Udp, "cannot use -u with --relay"),
             (Scan, "cannot use --ssl with -z")
         ]
+    ),
+    row!(
+        "-t",
+        ["-t"],
+        |c| c.telnet,
+        Connect,
+        BRIDGE_ONLY,
+        Says::CannotUse
+    ),
+    row!(
+        "-W",
+        ["-W", "3"],
+        |c| c.recv_limit.is_some(),
+        Connect,
+        BRIDGE_ONLY,
+        Says::CannotUse
+    ),
+    row!(
+        "--send-only",
+        ["--send-only"],
+        |c| c.send_only,
+        Connect,
+        BRIDGE_ONLY,
+        Says::CannotUse
+    ),
+    row!(
+        "--recv-only",
+        ["--recv-only"],
+        |c| c.recv_only,
+        Connect,
+        NO_STDIN,
+        Says::CannotUse
+    ),
+    row!(
+        "-Z",
+        ["-Z"],
+        |c| c.dccp,
+        Connect,
+        [Connect, Listen, KeepOpen, Udp, Unix, Scan, Echo, Chat, Broker, Relay, Exec],
+        Says::Line("-Z: rnc has no DCCP transport (TCP, UDP and Unix sockets only)")
     ),
     row!(
         "--relay",

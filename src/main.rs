@@ -12,6 +12,7 @@
 //! - `secret`: passwords from the environment or the terminal (`-P`, `-S`).
 //! - `sockopt`: nc.openbsd's socket flags (-T -I -O -M -m -b -S -V), parsed and applied.
 //! - `stdio`: stdin/stdout kinds and the O_NONBLOCK guard.
+//! - `telnet`: `-t`'s answers to telnet negotiation.
 //! - `buf`: bounded queues (splice pipe or memory); `pump`: one direction with EOF.
 //! - `endpoint`: one descriptor's readiness and registration.
 //! - `event_loop`: the only `Poll::poll`, signals, the `Session` trait.
@@ -53,6 +54,7 @@ mod secret;
 mod sockopt;
 mod stdio;
 mod stdio_pair;
+mod telnet;
 mod tls;
 mod token;
 mod unix;

@@ -16,11 +16,16 @@ pub enum PumpError {
     Write(io::Error),
 }
 
-/// Line shaping for stdin → net: `-C` and `-i`.
+/// Line shaping for stdin → net (`-C` and `-i`), and what is done with each read from
+/// the network (`-t`, `-W`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Shaping {
     pub crlf: bool,
     pub interval: Option<Duration>,
+    /// `-t`: answer telnet negotiation in each read, on the socket read from.
+    pub telnet: bool,
+    /// `-W`: stop reading the source after this many reads.
+    pub read_limit: Option<u64>,
 }
 
 /// How bytes are grouped on the way.
@@ -81,7 +86,10 @@ impl Pump {
     }
 
     pub fn framed(src: FdKind, dst: FdKind, shaping: Shaping, framing: Framing) -> Pump {
-        let plain = !shaping.crlf && shaping.interval.is_none() && framing == Framing::Stream;
+        let plain = !shaping.crlf
+            && shaping.interval.is_none()
+            && !shaping.telnet
+            && framing == Framing::Stream;
         let buf = match plain && can_splice(src, dst) {
             true => PipeBuf::new()
                 .map(Buffer::Pipe)
@@ -135,9 +143,10 @@ impl Pump {
         !self.buf.is_empty() && self.hold_until.is_none_or(|t| now >= t)
     }
 
-    /// The source hit EOF and every byte reached the destination.
+    /// The source hit EOF and every byte reached the destination (and, with `-i`, the
+    /// pause after the last line is over, as nc.openbsd sleeps after every line).
     pub fn finished(&self) -> bool {
-        self.src_done && self.buf.is_empty()
+        self.src_done && self.buf.is_empty() && self.hold_until.is_none_or(|t| Instant::now() >= t)
     }
 
     pub fn src_done(&self) -> bool {
@@ -160,6 +169,11 @@ impl Pump {
         }
     }
 
+    /// `-W`'s count of reads ran out.
+    pub fn read_limit_hit(&self) -> bool {
+        self.shaping.read_limit == Some(0)
+    }
+
     /// Stop reading the source for good (nc: the other side of the bridge is gone).
     pub fn stop_reading(&mut self) {
         self.src_done = true;
@@ -167,7 +181,8 @@ impl Pump {
 
     /// When `-i` next lets a line out, if a line is waiting for it.
     pub fn deadline(&self, now: Instant) -> Option<Instant> {
-        self.hold_until.filter(|&t| t > now && !self.buf.is_empty())
+        self.hold_until
+            .filter(|&t| t > now && (!self.buf.is_empty() || self.src_done))
     }
 
     /// Move bytes until both sides would block (or the buffer state forbids more).
@@ -186,7 +201,8 @@ impl Pump {
                 match self.fill(src.fd).map_err(PumpError::Read)? {
                     Step::Moved(n) => {
                         self.tap_read(before, n);
-                        moved = true
+                        self.after_read(src.fd, n);
+                        moved = true;
                     }
                     Step::Eof => {
                         self.src_done = true;
@@ -229,6 +245,26 @@ impl Pump {
         };
         if let Buffer::Mem(m) = &self.buf {
             crate::wrap::log(dir, m.bytes().get(before..).unwrap_or_default());
+        }
+    }
+
+    /// `-t` and `-W` on a read of `n` bytes from `fd`.
+    fn after_read(&mut self, fd: i32, n: usize) {
+        if self.shaping.telnet {
+            if let Buffer::Mem(m) = &self.buf {
+                let bytes = m.bytes();
+                let reply = crate::telnet::answers(&bytes[bytes.len() - n..]);
+                // nc.openbsd writes the answer at once and only warns if it fails.
+                if !reply.is_empty() && crate::buf::sys_write(fd, &reply).is_err() {
+                    crate::say!("rnc: telnet answer not sent");
+                }
+            }
+        }
+        if let Some(left) = &mut self.shaping.read_limit {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                self.src_done = true;
+            }
         }
     }
 
@@ -433,7 +469,7 @@ mod tests {
             ops in proptest::collection::vec(op(), 1..40),
         ) {
             // -i 0 forces the memory buffer and its line-at-a-time drain.
-            let shaping = Shaping { crlf: false, interval: Some(Duration::ZERO) };
+            let shaping = Shaping { crlf: false, interval: Some(Duration::ZERO), ..Default::default() };
             run(&data, &ops, shaping, true);
         }
 
@@ -451,7 +487,7 @@ mod tests {
             }
             let (in_r, in_w) = pipe(false);
             let (out_r, out_w) = pipe(false);
-            let mut pump = Pump::new(FdKind::Pipe, FdKind::Pipe, Shaping { crlf: true, interval: None });
+            let mut pump = Pump::new(FdKind::Pipe, FdKind::Pipe, Shaping { crlf: true, interval: None, ..Default::default() });
             let mut src = Endpoint::new(in_r.as_raw_fd(), Token(1));
             let mut dst = Endpoint::new(out_w.as_raw_fd(), Token(2));
             let writer = std::thread::spawn(move || {

@@ -23,7 +23,17 @@ impl End {
         match self {
             End::Tcp(s) => s.set_read_timeout(Some(within)).and_then(|_| s.read(buf)),
             End::Unix(s) => s.set_read_timeout(Some(within)).and_then(|_| s.read(buf)),
-            End::Udp(s) => s.set_read_timeout(Some(within)).and_then(|_| s.recv(buf)),
+            // rnc -u -v probes the port with empty datagrams first (as nc.openbsd
+            // probes with "X"s): they carry no stdin.
+            End::Udp(s) => {
+                s.set_read_timeout(Some(within))?;
+                loop {
+                    match s.recv(buf)? {
+                        0 => continue,
+                        n => return Ok(n),
+                    }
+                }
+            }
         }
     }
 

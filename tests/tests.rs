@@ -17,6 +17,7 @@ mod fdpass;
 mod flag_effects;
 mod flags;
 mod listen;
+mod parity;
 mod proxy;
 mod relay;
 mod scan;

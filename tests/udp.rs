@@ -115,11 +115,12 @@ fn keep_open_hears_every_peer_and_answers_the_latest() {
 
 #[test]
 fn icmp_refusal_is_reported_and_does_not_end_the_session() {
-    let port = {
-        let (_s, p) = udp_peer();
-        p
-    };
+    // The port is open at the start (a closed one fails at once: tests/parity.rs),
+    // then its socket goes away.
+    let (s, port) = udp_peer();
     let mut r = rnc(["-v", "-u", "127.0.0.1", &port.to_string()]).spawn();
+    r.wait_err("succeeded!", SECS5);
+    drop(s);
     r.send(b"anyone?\n");
     r.wait_err("Connection refused", SECS5);
     assert!(r.running(), "a refusal does not end a UDP session");

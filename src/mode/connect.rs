@@ -74,6 +74,9 @@ fn open(
         true => Conn::Udp(udp_connect(&addrs[0], &src, cfg)?),
         false => Conn::Tcp(connect_any(cfg, host, port, &addrs, &src, wait)?),
     };
+    if let (Conn::Udp(s), true) = (&conn, cfg.verbose > 0) {
+        udp_probe(s, host, port)?;
+    }
     if cfg.verbose > 0 {
         let peer = match &conn {
             Conn::Udp(s) => s.peer_addr()?,
@@ -103,6 +106,22 @@ fn bridge(cfg: &Config, conn: Conn, peer: String) -> Result<i32> {
     }
     let mut bridge = Bridge::new(conn, Role::Connect, &cfg.io, peer)?;
     event_loop::run(&mut bridge)
+}
+
+/// `-u -v`: before saying "succeeded", make sure the port is not closed, as nc.openbsd
+/// does, but with empty datagrams instead of its "X" bytes. On loopback the ICMP
+/// refusal comes back within the next send; further away this proves nothing, as
+/// nc.openbsd's probe.
+fn udp_probe(s: &UdpSocket, host: &str, port: u16) -> Result<()> {
+    for _ in 0..4 {
+        if let Err(e) = s.send(&[]) {
+            anyhow::bail!(
+                "connect to {host} port {port} (udp) failed: {}",
+                net::os_message(&e)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A UDP "connection": a socket that sends to and hears from one peer only.

@@ -172,7 +172,7 @@ impl Link {
                 FdKind::Socket,
                 Shaping {
                     crlf: rules.crlf,
-                    interval: None,
+                    ..Shaping::default()
                 },
             )
             .tapped(Tap::Sends),

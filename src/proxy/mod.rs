@@ -3,6 +3,7 @@
 //! the bridge (or `-F`, or the `-z` check) gets the socket.
 
 mod http;
+mod md5;
 mod socks;
 mod wire;
 
@@ -40,6 +41,9 @@ pub enum Dns {
 pub struct Auth {
     pub user: String,
     pub pass: String,
+    /// What HTTP Basic encodes: `--proxy-auth`'s text as given (ncat sends `a` as
+    /// `a`, not `a:`), or `user:pass` for `-P`.
+    pub basic: String,
 }
 
 impl std::fmt::Debug for Auth {
@@ -96,7 +100,7 @@ impl Proxy {
         let (host, port) = split_addr(addr, kind)?;
         let auth = match (&cli.proxy_auth, &cli.proxy_user) {
             (Some(_), Some(_)) => bail!("cannot use -P and --proxy-auth together"),
-            (Some(a), None) => Some(parse_auth(a, kind, &host)?),
+            (Some(a), None) => Some(parse_auth(a)),
             (None, Some(u)) => Some(user_auth(u, kind, &host)?),
             (None, None) => None,
         };
@@ -198,14 +202,14 @@ fn split_addr(addr: &str, kind: Kind) -> Result<(String, u16)> {
     Ok((host.to_string(), port))
 }
 
-/// `--proxy-auth user:pass`, or `user` alone with the password asked for as `-P`.
-fn parse_auth(a: &str, kind: Kind, proxy_host: &str) -> Result<Auth> {
-    match a.split_once(':') {
-        Some((u, p)) => Ok(Auth {
-            user: u.to_string(),
-            pass: p.to_string(),
-        }),
-        None => user_auth(a, kind, proxy_host),
+/// `--proxy-auth user[:pass]`, as ncat takes it: without a colon, a user and no
+/// password (use `-P` to be asked for one).
+fn parse_auth(a: &str) -> Auth {
+    let (user, pass) = a.split_once(':').unwrap_or((a, ""));
+    Auth {
+        user: user.to_string(),
+        pass: pass.to_string(),
+        basic: a.to_string(),
     }
 }
 
@@ -225,6 +229,7 @@ fn user_auth(user: &str, kind: Kind, proxy_host: &str) -> Result<Auth> {
     };
     Ok(Auth {
         user: user.to_string(),
+        basic: format!("{user}:{pass}"),
         pass,
     })
 }
@@ -234,7 +239,7 @@ fn user_auth(user: &str, kind: Kind, proxy_host: &str) -> Result<Auth> {
 pub fn connect(cfg: &Config, p: &Proxy, host: &str, port: u16, src: &Source) -> Result<TcpStream> {
     let end = cfg.wait.map(|w| Instant::now() + w);
     let mut s = dial(cfg, p, src, end)?;
-    handshake(&mut s, cfg, p, host, port, end)?;
+    handshake(&mut s, cfg, p, host, port, src, end)?;
     Ok(s)
 }
 
@@ -267,21 +272,42 @@ pub fn dial(cfg: &Config, p: &Proxy, src: &Source, end: Option<Instant>) -> Resu
 }
 
 /// Ask the proxy on `s` for `host port`; on success the socket carries the peer's bytes.
+/// An HTTP proxy that wants credentials is asked again on a new connection (`src`).
 pub fn handshake(
     s: &mut TcpStream,
     cfg: &Config,
     p: &Proxy,
     host: &str,
     port: u16,
+    src: &Source,
     end: Option<Instant>,
 ) -> Result<()> {
     let target = p.target(host, port, cfg)?;
-    let mut w = Wire::new(s, end);
     let auth = p.auth.as_ref();
+    let mut w = Wire::new(s, end);
     match p.kind {
         Kind::Socks4 => socks::socks4(&mut w, &target, port, auth.map(|a| a.user.as_str()))?,
         Kind::Socks5 => socks::socks5(&mut w, &target, port, auth)?,
-        Kind::Http => http::connect(&mut w, &target, port, auth)?,
+        Kind::Http => {
+            if let http::Reply::AuthWanted(status, challenges) =
+                http::connect(&mut w, &target, port, None)?
+            {
+                let Some(a) = auth else {
+                    bail!("Proxy error: \"{status}\" (use -P or --proxy-auth)");
+                };
+                let uri = http::authority(&target, port)?;
+                let Some(header) = http::authorization(&challenges, a, &uri) else {
+                    bail!("Proxy error: \"{status}\" (no Basic or Digest authentication offered)");
+                };
+                *s = dial(cfg, p, src, end)?;
+                w = Wire::new(s, end);
+                if let http::Reply::AuthWanted(status, _) =
+                    http::connect(&mut w, &target, port, Some(&header))?
+                {
+                    bail!("proxy authentication failed: \"{status}\"");
+                }
+            }
+        }
     }
     w.disarm()
 }
@@ -295,23 +321,23 @@ pub fn succeeded_line(host: &str, port: u16, numeric: bool) -> String {
     format!("Connection to {host} {port} port [tcp/{service}] succeeded!")
 }
 
-/// `-z` through a proxy: one tunnel per port, opened and closed at once. A proxy that
-/// cannot be reached ends the check; a refused port is reported with one port or -vv.
 /// One quiet check of one port through the proxy (`--retry` with -z).
 pub fn port_open(cfg: &Config, p: &Proxy, host: &str, port: u16, src: &Source) -> bool {
     let end = Some(Instant::now() + cfg.wait.unwrap_or(Duration::from_secs(5)));
     dial(cfg, p, src, end)
-        .and_then(|mut s| handshake(&mut s, cfg, p, host, port, end))
+        .and_then(|mut s| handshake(&mut s, cfg, p, host, port, src, end))
         .is_ok()
 }
 
+/// `-z` through a proxy: one tunnel per port, opened and closed at once. A proxy that
+/// cannot be reached ends the check; a refused port is reported with one port or -vv.
 pub fn scan(cfg: &Config, p: &Proxy, host: &str, ports: &[u16], src: &Source) -> Result<i32> {
     let wait = cfg.wait.unwrap_or(Duration::from_secs(5));
     let mut open = false;
     for &port in ports {
         let end = Some(Instant::now() + wait);
         let mut s = dial(cfg, p, src, end)?;
-        match handshake(&mut s, cfg, p, host, port, end) {
+        match handshake(&mut s, cfg, p, host, port, src, end) {
             Ok(()) => {
                 open = true;
                 if cfg.verbose > 0 {
@@ -356,10 +382,10 @@ mod tests {
 
     #[test]
     fn auth_splits_at_the_first_colon() {
-        let a = parse_auth("u:p:q", Kind::Http, "h").unwrap();
+        let a = parse_auth("u:p:q");
         assert_eq!((a.user.as_str(), a.pass.as_str()), ("u", "p:q"));
-        let a = parse_auth("u", Kind::Socks4, "h").unwrap();
-        assert_eq!(a.pass, "");
-        assert!(!format!("{a:?}").contains("p:q"));
+        let a = parse_auth("u");
+        assert_eq!((a.pass.as_str(), a.basic.as_str()), ("", "u"));
+        assert!(!format!("{:?}", parse_auth("u:p:q")).contains("p:q"));
     }
 }
