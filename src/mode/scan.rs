@@ -84,6 +84,25 @@ pub struct Settings {
     pub json: bool,
 }
 
+/// The host's addresses that the source address can reach, each once.
+fn targets(cfg: &Config, plan: &ScanPlan, source: Option<IpAddr>) -> Result<Vec<IpAddr>> {
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    for a in net::resolve(&plan.host, plan.ports[0], cfg.family, cfg.numeric)? {
+        // One per socket type: an address of the source's family, not seen yet.
+        if source.is_none_or(|s| s.is_ipv4() == a.is_ipv4()) && !addrs.contains(&a.ip()) {
+            addrs.push(a.ip());
+        }
+    }
+    if addrs.is_empty() {
+        anyhow::bail!(
+            "getaddrinfo for host \"{}\" port {}: no address of the source address's family",
+            plan.host,
+            plan.ports[0]
+        );
+    }
+    Ok(addrs)
+}
+
 pub fn run(cfg: &Config, plan: &ScanPlan) -> Result<i32> {
     if cfg.unix() {
         anyhow::bail!("-U is not supported with -z");
@@ -104,21 +123,7 @@ pub fn run(cfg: &Config, plan: &ScanPlan) -> Result<i32> {
         .as_deref()
         .map(|s| net::source_addr(s, cfg.family, cfg.numeric))
         .transpose()?;
-    let mut addrs: Vec<IpAddr> = Vec::new();
-    for a in net::resolve(&plan.host, plan.ports[0], cfg.family, cfg.numeric)? {
-        // Only addresses the source address can reach; each once (one per socket type).
-        if source.is_none_or(|s| s.is_ipv4() == a.is_ipv4()) && !addrs.contains(&a.ip()) {
-            addrs.push(a.ip());
-        }
-    }
-    if addrs.is_empty() {
-        anyhow::bail!(
-            "getaddrinfo for host \"{}\" port {}: no address of the source address's family",
-            plan.host,
-            plan.ports[0]
-        );
-    }
-
+    let addrs = targets(cfg, plan, source)?;
     let limit = stdio::raise_nofile_limit();
     let cap = limit.saturating_sub(RESERVED_FDS).max(1);
     let cap = usize::try_from(cap).unwrap_or(usize::MAX);
