@@ -268,17 +268,18 @@ impl<D: Doors> Hub<D> {
             };
             c.queued = false;
             let turn = match &mut self.room {
+                // Echo has no sources to pause and no stall rule: no backlog to keep.
                 None => echo_turn(c, &mut self.scratch, now),
                 Some(room) => {
                     let full = paused || room.batch.len() >= STEP_BATCH;
-                    room_turn(t, c, room, &mut self.scratch, now, full)
+                    let turn = room_turn(t, c, room, &mut self.scratch, now, full);
+                    match c.out.is_empty() {
+                        false => self.backlog.insert(t),
+                        true => self.backlog.remove(&t),
+                    };
+                    turn
                 }
             };
-            if !self.clients[&t].out.is_empty() {
-                self.backlog.insert(t);
-            } else {
-                self.backlog.remove(&t);
-            }
             match turn {
                 Turn::Again => {
                     if let Some(c) = self.clients.get_mut(&t) {
