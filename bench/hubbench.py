@@ -1,50 +1,25 @@
-"""Server benchmarks for bench/chat and bench/echo: rnc's --chat and --echo next to
-ncat and socat, with many clients, on 127.0.0.1.
+"""Server benchmarks for bench/chat and bench/echo: rnc's --chat, --broker and
+--echo next to ncat and socat, with many clients, on 127.0.0.1.
 
-Python 3 standard library only; Linux only (it reads /proc). The clients are one
-process, the load client (bench/load.rs, built as `cargo build --release --example
-load`), which connects them all, drives them on one epoll loop and prints one
-`key=value` line per run. This script starts each server, runs the load client
-against it, reads the server's peak RSS and CPU time with wait4, and prints the
-figures and the goals as PASS/FAIL lines. See README.md beside this file.
-
-Process plumbing (Scope, Child, the clean spawn that makes ru_maxrss the tool's
-own, wait_listen, pick_port) comes from bench/throughput.
+The clients are one process, the load client (bench/load.rs, built as `cargo
+build --release --example load`), which drives them all on one epoll loop and
+prints one `key=value` line per run.  This module starts each server, runs the
+load client against it, reads the server's peak RSS and CPU time with wait4,
+and prints the figures and the goals as PASS/FAIL lines; `HELP` is the method
+text of each script's --help.
 """
 
 import argparse
-import importlib.machinery
-import importlib.util
 import os
+import re
 import shutil
-import signal
 import statistics
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(BENCH_DIR)
-DEFAULT_LOAD = os.path.join("target", "release", "examples", "load")
-
-
-def _load_throughput():
-    path = os.path.join(BENCH_DIR, "throughput")
-    loader = importlib.machinery.SourceFileLoader("rnc_bench_throughput", path)
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
-
-
-T = _load_throughput()
-HOST = T.HOST
-log, out, fmt = T.log, T.out, T.fmt
-
-MIB = 1 << 20
-KIB = 1 << 10
+import benchlib as B
+from benchlib import HOST, KIB, MIB, fmt, log, out
 
 # --------------------------------------------------------------------------
 # Servers: how each tool serves each bench.  `forks`: one process per client, so
@@ -53,13 +28,22 @@ KIB = 1 << 10
 
 SERVERS = {
     "chat": {
-        "rnc": {"argv": lambda exe, p: [exe, "-l", "--chat", HOST, str(p)], "forks": False},
+        "rnc": {"exe": "rnc", "argv": lambda exe, p: [exe, "-l", "--chat", HOST, str(p)],
+                "forks": False},
         "ncat": {"exe": "ncat",
                  "argv": lambda exe, p: [exe, "-l", "-k", "--chat", "-m", "10000", HOST, str(p)],
                  "forks": False},
+        "rnc-broker": {"exe": "rnc",
+                       "argv": lambda exe, p: [exe, "-l", "--broker", HOST, str(p)],
+                       "forks": False},
+        "ncat-broker": {"exe": "ncat",
+                        "argv": lambda exe, p: [exe, "-l", "-k", "--broker", "-m", "10000",
+                                                HOST, str(p)],
+                        "forks": False},
     },
     "echo": {
-        "rnc": {"argv": lambda exe, p: [exe, "-l", "--echo", HOST, str(p)], "forks": False},
+        "rnc": {"exe": "rnc", "argv": lambda exe, p: [exe, "-l", "--echo", HOST, str(p)],
+                "forks": False},
         "ncat": {"exe": "ncat",
                  "argv": lambda exe, p: [exe, "-l", "-k", "-m", "10000", "--exec", "/bin/cat",
                                          HOST, str(p)],
@@ -74,8 +58,27 @@ SERVERS = {
 # --------------------------------------------------------------------------
 # Scenarios.  `load`: the load client's mode and options; `metric`: the key of its
 # output that is the headline figure; `deadline`: seconds the load client may take
-# (the harness adds a margin before it kills everything).
+# (the harness adds a margin before it kills everything); `tools`: the servers it
+# runs against (default: the bench's first two, or three for echo).
 # --------------------------------------------------------------------------
+
+BASE_TOOLS = {"chat": ["rnc", "ncat"], "echo": ["rnc", "ncat", "socat"]}
+STALL_READ_CHUNK = 16 * KIB     # the slow reader of `stall`: this much ...
+STALL_READ_EVERY_MS = 10        # ... every this many milliseconds
+STALL_MARGIN_S = 5.0            # the stalled client must be gone by the timeout + this
+STALL_TIMEOUT_MAX_S = 5.0       # the longest stall timeout the issue allows
+STALL_FLAG = "--stall-timeout"
+
+def stall_scenario(nbytes):
+    """The `stall` row for a flood of `nbytes`: its deadline allows 1.5 times the
+    slow reader's pace, plus 20 s for the stall timeout and setup."""
+    pace = STALL_READ_CHUNK * 1000.0 / STALL_READ_EVERY_MS
+    return {"name": "stall", "reps": 1, "deadline": int(nbytes / pace * 1.5 + 20),
+            "load": ["flood", "--bytes", str(nbytes), "--size", "128",
+                     "--read-chunk", str(STALL_READ_CHUNK),
+                     "--read-every-ms", str(STALL_READ_EVERY_MS)],
+            "metric": "MBps", "tools": ["rnc", "rnc-broker", "ncat", "ncat-broker"],
+            "watch_stall": True}
 
 SCENARIOS = {
     "chat": [
@@ -97,6 +100,7 @@ SCENARIOS = {
          "load": ["slow", "--bytes", str(64 * MIB), "--receivers", "3",
                   "--window", str(512 * KIB), "--size", "100"],
          "metric": "MBps"},
+        stall_scenario(64 * MIB),
     ],
     "echo": [
         {"name": "e10", "reps": 3, "deadline": 60,
@@ -117,159 +121,129 @@ SCENARIOS = {
 # Process-tree RSS, for servers that fork a process per client.
 # --------------------------------------------------------------------------
 
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def process_table():
-    """{ppid: [pid, ...]} and {pid: rss_kb} from one scan of /proc."""
-    children = {}
-    rss = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % name) as f:
-                stat = f.read()
-            with open("/proc/%s/statm" % name) as f:
-                pages = int(f.read().split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
-        pid = int(name)
-        children.setdefault(ppid, []).append(pid)
-        rss[pid] = pages * PAGE_KB
-    return children, rss
-
-
-def descendants(root):
-    children, _ = process_table()
-    out, todo = [], list(children.get(root, []))
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
-
-
-def kill_tree(root):
-    """SIGKILL every descendant of `root`: forking servers (ncat --exec, socat fork)
-    leave per-connection children behind when only the parent is killed. The harness
-    is their subreaper, so they are reaped as strays afterwards."""
-    for pid in descendants(root):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def reap_strays(tracked, deadline):
-    """Reap children re-parented to this process (not the ones a Child waits for)."""
-    while time.perf_counter() < deadline:
-        children, _ = process_table()
-        strays = [p for p in children.get(os.getpid(), []) if p not in tracked]
-        if not strays:
-            return
-        for pid in strays:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, os.WNOHANG)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-        time.sleep(0.005)
-
-
-def tree_rss_kb(root):
-    """Sum of RSS over `root` and its descendants (one scan of /proc)."""
-    children, rss = process_table()
-    total, todo = 0, [root]
-    while todo:
-        p = todo.pop()
-        total += rss.get(p, 0)
-        todo.extend(children.get(p, []))
-    return total
-
-
-class TreeSampler(threading.Thread):
-    """Peak of tree_rss_kb(pid), sampled every `every` seconds until stopped."""
-
-    def __init__(self, pid, every):
-        super().__init__(daemon=True)
-        self.pid, self.every = pid, every
-        self.peak = 0
-        self.stop = threading.Event()
-
-    def run(self):
-        while not self.stop.is_set():
-            self.peak = max(self.peak, tree_rss_kb(self.pid))
-            self.stop.wait(self.every)
-
-
 # --------------------------------------------------------------------------
 # One run
 # --------------------------------------------------------------------------
 
-def parse_kv(line):
-    return dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+class StallWatcher(threading.Thread):
+    """How long after the flood's start the server stops holding a socket to the
+    stalled client (port `peer` on its side): `gone_s`, None while it holds one."""
 
+    def __init__(self, pid, port, peer, every=0.05):
+        super().__init__(daemon=True)
+        self.pid, self.port, self.peer, self.every = pid, port, peer, every
+        self.t0 = time.perf_counter()
+        self.gone_s = None
+        self.stop = threading.Event()
+
+    def held(self):
+        inodes = {s[3] for s in B.tcp_sockets(self.port) if s[1] == self.peer}
+        try:
+            return bool(inodes & B.socket_inodes(self.pid))
+        except OSError:
+            return False        # the server is gone, and its sockets with it
+
+    def run(self):
+        while not self.stop.is_set():
+            if not self.held():
+                self.gone_s = time.perf_counter() - self.t0
+                return
+            self.stop.wait(self.every)
+
+def server_argv(ctx, scen, tool, port):
+    spec = SERVERS[ctx.bench][tool]
+    argv = spec["argv"](ctx.exes[tool], port)
+    if scen.get("watch_stall") and spec["exe"] == "rnc":
+        argv += ctx.stall_args
+    return argv
+
+def start_server(ctx, scope, scen, tool):
+    """(server, port, stderr file), or (None, reason, None)."""
+    port = B.pick_port(ctx)
+    devnull_r = scope.fd(os.open(os.devnull, os.O_RDONLY))
+    devnull_w = scope.fd(os.open(os.devnull, os.O_WRONLY))
+    srv_err = scope.errfile()
+    server = scope.launch("server", server_argv(ctx, scen, tool, port),
+                          stdin=devnull_r, stdout=devnull_w, stderr=srv_err)
+    if not B.wait_listen(port, server, time.perf_counter() + B.LISTEN_DEADLINE_S):
+        why = B.describe_exit(server) if server.done.is_set() else "not listening in time"
+        return None, "server setup: %s: %s" % (why, B.tail_of(srv_err)), None
+    return server, port, srv_err
+
+def read_load(load, server, port):
+    """The load client's figures line; a `flood stalled_port=P` line before it
+    starts a StallWatcher.  Returns (line, watcher or None)."""
+    watcher = None
+    while True:
+        line = load.popen.stdout.readline().decode()
+        if line.startswith("flood stalled_port=") and watcher is None:
+            watcher = StallWatcher(server.pid, port, int(line.split("=", 1)[1]))
+            watcher.start()
+            continue
+        return line, watcher
+
+def run_load(ctx, scope, scen, server, port):
+    """Run the load client against `port`: its figures, with run_ok and srv_died."""
+    deadline, extra = scen["deadline"], []
+    if scen.get("watch_stall"):
+        # The stalled client stays unread until its time to be dropped has passed.
+        hold = (ctx.stall_s or STALL_TIMEOUT_MAX_S) + STALL_MARGIN_S
+        deadline, extra = max(deadline, int(hold) + 10), ["--hold", "%g" % hold]
+    argv = [ctx.load] + scen["load"] + extra + ["--port", str(port), "--linger", "1",
+                                                "--deadline", str(deadline)]
+    # The load client prints its figures, then keeps its clients connected until its
+    # stdin closes: whether the server is still alive is read in between.
+    load_err = scope.errfile()
+    load = scope.popen("load", argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                       stderr=load_err)
+    timer = threading.Timer(deadline + 30, load.kill)
+    timer.start()
+    try:
+        line, watcher = read_load(load, server, port)
+    finally:
+        timer.cancel()
+    died = server.done.is_set()
+    if watcher is not None:
+        watcher.stop.set()
+        watcher.join()
+    load.popen.stdin.close()
+    load.wait_until(time.perf_counter() + B.KILL_GRACE_S + 10)
+    if line.startswith("mode="):
+        res = dict(B.parse_kv(line), run_ok=True)
+    elif load.killed:
+        res = {"run_ok": False, "reason": "load client timed out"}
+    else:
+        res = {"run_ok": False, "reason": "load client %s: %s" % (
+            B.describe_exit(load), B.tail_of(load_err, 300))}
+    if watcher is not None:
+        res["stall_gone_s"] = watcher.gone_s
+    res["srv_died"] = int(died)
+    return res
 
 def run_one(ctx, bench, scen, tool):
     """Server + load client; returns a dict of figures (run_ok=False with a reason)."""
     spec = SERVERS[bench][tool]
-    with T.Scope(ctx) as scope:
-        port = T.pick_port(ctx)
-        devnull_r = scope.fd(os.open(os.devnull, os.O_RDONLY))
-        devnull_w = scope.fd(os.open(os.devnull, os.O_WRONLY))
-        srv_err = scope.errfile()
-        server = scope.launch("server", spec["argv"](ctx.exes[tool], port),
-                              stdin=devnull_r, stdout=devnull_w, stderr=srv_err)
-        if not T.wait_listen(port, server, time.perf_counter() + T.LISTEN_DEADLINE_S):
-            why = T.describe_exit(server) if server.done.is_set() else "not listening in time"
-            return {"run_ok": False, "reason": "server setup: %s: %s" % (why, T.tail_of(srv_err))}
+    with B.Scope(ctx) as scope:
+        server, port, srv_err = start_server(ctx, scope, scen, tool)
+        if server is None:
+            return {"run_ok": False, "reason": port}
         sampler = None
         if spec["forks"]:
-            sampler = TreeSampler(server.pid, 0.5)
+            sampler = B.TreeSampler(server.pid, 0.5)
             sampler.start()
-        argv = [ctx.load] + scen["load"] + ["--port", str(port), "--linger", "1",
-                                            "--deadline", str(scen["deadline"])]
-        # The load client prints its figures, then keeps its clients connected until its
-        # stdin closes: whether the server is still alive is read in between.
-        load_err = scope.errfile()
-        load = scope.popen("load", argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           stderr=load_err)
-        res = {"run_ok": True}
-        timer = threading.Timer(scen["deadline"] + 30, load.kill)
-        timer.start()
-        try:
-            line = load.popen.stdout.readline().decode()
-        finally:
-            timer.cancel()
-        died = server.done.is_set()
-        load.popen.stdin.close()
-        load.wait_until(time.perf_counter() + T.KILL_GRACE_S + 10)
-        if line.startswith("mode="):
-            res.update(parse_kv(line))
-        elif load.killed:
-            res = {"run_ok": False, "reason": "load client timed out"}
-        else:
-            res = {"run_ok": False, "reason": "load client %s: %s" % (
-                T.describe_exit(load), T.tail_of(load_err, 300))}
+        res = run_load(ctx, scope, scen, server, port)
         if sampler is not None:
             sampler.stop.set()
             sampler.join()
-        if spec["forks"]:
-            kill_tree(server.pid)
+            res["srv_tree_rss_kb"] = sampler.peak
+            B.kill_tree(server.pid)
         scope.kill_all()
-        server.wait_until(time.perf_counter() + T.KILL_GRACE_S)
-        reap_strays({c.pid for c in scope.children}, time.perf_counter() + T.KILL_GRACE_S)
-        res["srv_died"] = int(died)
-        if died:
-            res["srv_exit"] = T.describe_exit(server) + ": " + T.tail_of(srv_err, 200)
+        server.wait_until(time.perf_counter() + B.KILL_GRACE_S)
+        if res["srv_died"]:
+            res["srv_exit"] = B.describe_exit(server) + ": " + B.tail_of(srv_err, 200)
         res["srv_rss_kb"] = server.maxrss_kb()
         res["srv_cpu_s"] = server.cpu_s()
-        if sampler is not None:
-            res["srv_tree_rss_kb"] = sampler.peak
         return res
-
 
 # --------------------------------------------------------------------------
 # Figures and goals
@@ -281,14 +255,12 @@ def fnum(v):
         return "NA"
     return "%.0f" % v if abs(v) >= 100 else "%.3f" % v
 
-
 def num(v):
     try:
         x = float(v)
         return None if x != x else x   # NaN -> None
     except (TypeError, ValueError):
         return None
-
 
 def frac(v):
     """'990/1000' -> (990, 1000)."""
@@ -298,27 +270,22 @@ def frac(v):
     except (AttributeError, ValueError):
         return None
 
-
 def median_of(runs, key):
     vals = [num(r.get(key)) for r in runs]
     vals = [v for v in vals if v is not None]
     return statistics.median(vals) if vals else None
-
 
 def worst_frac(runs, key):
     fs = [frac(r.get(key)) for r in runs]
     fs = [f for f in fs if f]
     return min(fs, key=lambda f: f[0] / f[1] if f[1] else 0) if fs else None
 
-
 def fmt_frac(f):
     return "NA" if f is None else "%d/%d" % f
-
 
 def all_complete(runs, key="complete"):
     fs = [frac(r.get(key)) for r in runs]
     return bool(runs) and all(f is not None and f[0] == f[1] and f[1] > 0 for f in fs)
-
 
 class Summary:
     def __init__(self, bench, scen, tool, runs):
@@ -359,10 +326,13 @@ class Summary:
                 fields.append((key, fmt_frac(f)))
             elif any(key in r for r in ok):
                 fields.append((key, "%d/%d" % (sum(int(r.get(key, 0)) for r in ok), len(ok))))
-        for key in ("garbled", "self_echo"):
+        for key in ("lost", "garbled", "self_echo", "reader_closed"):
             if any(key in r for r in ok):
                 fields.append((key, "%d" % sum(int(r.get(key, 0)) for r in ok)))
-        for key in ("connect_s", "setup_s", "wall_s", "failures"):
+        if any("stall_gone_s" in r for r in ok):
+            gone = [r.get("stall_gone_s") for r in ok]
+            fields.append(("stall_gone_s", "NA" if None in gone else "%.2f" % max(gone)))
+        for key in ("connect_s", "setup_s", "wall_s", "flood_s", "failures"):
             if ok and key in ok[-1]:
                 fields.append((key, ok[-1][key]))
         fields += [("srv_rss_kb", fmt(self.rss, "%d"))]
@@ -376,13 +346,30 @@ class Summary:
             for r in self.runs)))
         return " ".join("%s=%s" % kv for kv in fields)
 
-
 def goal(text, passed, detail):
     out("goal: %s: %s (%s)" % (text, "PASS" if passed else "FAIL", detail))
     return passed
 
+def stall_goal(r, kind, ctx):
+    """The stall goal of one rnc server kind (--chat or --broker)."""
+    gone = [x.get("stall_gone_s") for x in r.ok]
+    gone_s = None if not gone or None in gone else max(gone)
+    lo = ctx.stall_s
+    in_time = gone_s is not None and (lo is None or lo - 0.1 <= gone_s <= lo + STALL_MARGIN_S) \
+        and (lo is not None or gone_s <= STALL_TIMEOUT_MAX_S + STALL_MARGIN_S)
+    rss_ok = r.rss is not None and r.rss < 64 * 1024
+    text = ("chat stall, %s: the slow reader gets every byte intact, the stalled client is "
+            "gone after the stall timeout, rnc RSS < 64 MiB" % kind)
+    return goal(text, r.complete() and ctx.stall_flag and in_time and rss_ok,
+                "reader delivered %s lost %s garbled %s, stalled client gone after %s s "
+                "(timeout %s s, flag %s), rss %s KiB" % (
+                    fmt_frac(worst_frac(r.ok, "delivered")),
+                    sum(int(x.get("lost", 0)) for x in r.ok),
+                    sum(int(x.get("garbled", 0)) for x in r.ok), fmt(gone_s, "%.2f"),
+                    fmt(lo, "%g"), "%s given" % STALL_FLAG if ctx.stall_flag else "missing",
+                    fmt(r.rss, "%d")))
 
-def goals_chat(S):
+def goals_chat(S, ctx):
     """The chat goals; S maps (scenario, tool) -> Summary."""
     res = []
     r, n = S.get(("paced", "rnc")), S.get(("paced", "ncat"))
@@ -418,10 +405,13 @@ def goals_chat(S):
                         "readers complete %s, stalled dropped %s, rss %s KiB" % (
                             fmt_frac(worst_frac(r.ok, "complete")), dropped,
                             fmt(r.rss, "%d"))))
+    for tool, kind in (("rnc", "--chat"), ("rnc-broker", "--broker")):
+        r = S.get(("stall", tool))
+        if r:
+            res.append(stall_goal(r, kind, ctx))
     return res
 
-
-def goals_echo(S):
+def goals_echo(S, ctx):
     res = []
     for name, what in (("e10", "10 clients x 4 MiB"), ("e1000", "1000 clients x 128 KiB")):
         r, n = S.get((name, "rnc")), S.get((name, "ncat"))
@@ -435,114 +425,223 @@ def goals_echo(S):
                             fmt(ratio, "%.2f"), fmt_frac(worst_frac(r.ok, "ok")))))
     return res
 
-
 GOALS = {"chat": goals_chat, "echo": goals_echo}
 
 # --------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------
 
-def ensure_load(args):
-    """The load client, built when missing or older than its source (or with --build)."""
-    path = os.path.abspath(args.load) if args.load else os.path.join(REPO_ROOT, DEFAULT_LOAD)
-    src = os.path.join(BENCH_DIR, "load.rs")
-    stale = not os.path.exists(path) or (
-        os.path.exists(src) and os.path.getmtime(src) > os.path.getmtime(path))
-    if args.build or (args.load is None and stale):
-        log("# building the load client: cargo build --release --example load")
-        rc = subprocess.call(["cargo", "build", "--release", "--example", "load"],
-                             cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=sys.stderr)
-        if rc != 0:
-            return None
-    return path if os.access(path, os.X_OK) else None
+_HELP_COMMON = """
+Servers (PORT a free port; stdin and stdout /dev/null), started through /bin/sh
+so that ru_maxrss is the server's own (see bench/throughput --help).  ncat runs
+with -m 10000 everywhere: its default of 100 clients would fail the larger
+scenarios at once.  Connects run a few at a time (ncat's backlog is 10 and
+socat's 5, and a SYN dropped from a full backlog is retried only a second
+later); setup time is in no figure.
+
+Output: one line per scenario and tool: `value` (the scenario's metric: median
+over the runs that finished) `min max n` (finished/made), `lat_p50_ms
+lat_p99_ms` (median over runs of each run's percentiles, send to receipt),
+`complete delivered connected synced ok eof_ok` (worst run), `srv_rss_kb`
+(the server's peak RSS), `srv_tree_rss_kb` (servers that fork: peak summed RSS
+of the tree, sampled every 0.5 s), `srv_cpu_s`, `srv_died` (runs in which the
+server exited before it was killed), `runs`; then the goal lines and a count.
+stderr gets one line per run (-q: none).  The server and the load client share
+the CPUs: compare tools within one run.
+
+Exit status: 0 when the benchmark ran (whatever the goals say), 1 when nothing
+could run (no load client, no tool), 2 on a usage error, 130 when interrupted.
+"""
+
+HELP = {
+    "chat": """Scenarios (tools: rnc, ncat; stall also rnc-broker, ncat-broker):
+
+  paced    10 clients, 50 lines each, 250 lines/s for the room (3 reps)
+  burst    10 clients, 5,000 lines each, all at once (3 reps)
+  c1000    1,000 clients, 2 lines each, all at once
+  idle10k  10,000 clients join, stay 2 s, then one line goes to all
+  slow     one client never reads (4 KiB receive buffer); one sends 64 MiB of
+           100-byte lines, staying within 512 KiB of the slowest of 3 readers
+  stall    one client never reads (4 KiB receive buffer, connected first); one
+           client floods the room with --flood-bytes (64 MiB) of numbered
+           128-byte lines as fast as the server takes them; one client reads
+           at most 16 KiB every 10 ms and checks every line, in order and byte
+           for byte.  The harness watches /proc/net/tcp for the server's
+           socket to the stalled client (`stall_gone_s`: seconds from the
+           flood's start until the server no longer holds it) and passes rnc
+           --stall-timeout when rnc's --help lists it (--stall-timeout here, or
+           the default --help shows).  Run for --chat and --broker.  A flood
+           of a few MiB fits in the kernel's socket buffers and tests nothing
+           but the harness: keep --flood-bytes at 16M or more for figures.
+
+Chat lines are `M <sender> <seq> <nanoseconds> <padding>`, 64 bytes with the LF;
+a receiver strips the server's prefix (what comes before the first space: `->`
+for rnc, `<userN>` for ncat) and takes the latency from the timestamp.  Before
+measuring, sync lines go round until every client has seen one.
+
+Goals:
+  paced         rnc's p50 latency <= 1 ms, every line delivered
+  c1000         every client connected and served, rnc's p99 <= 0.1 x ncat's
+  idle10k       every client connected and served, rnc's peak RSS <= 64 MiB
+  slow          every reader gets all 64 MiB, the stalled client disconnected,
+                rnc's peak RSS < 64 MiB
+  stall         (--chat and --broker each) the slow reader gets every byte,
+                intact and in order; the stalled client is gone no earlier than
+                the stall timeout and at most 5 s after it (the flag missing from
+                rnc --help fails the goal); rnc's peak RSS < 64 MiB.  ncat runs
+                for comparison only, bounded by the scenario's deadline.
+""" + _HELP_COMMON,
+    "echo": """Scenarios (tools: rnc, ncat --exec /bin/cat, socat PIPE):
+
+  e10      10 clients x 4 MiB, at most 64 KiB unanswered each (3 reps)
+  e1000    1,000 clients x 128 KiB, at most 64 KiB unanswered each
+  stream   10 clients x 4 MiB, no window, FIN right after the last byte (15 s)
+
+An echo client checks every byte that comes back against its pattern and sends
+FIN once all of it is back (ncat --exec cuts the echo short when the FIN comes
+earlier), then waits for the server's FIN.
+
+Goals:
+  e10, e1000    every byte back, rnc's MB/s >= 2 x ncat's
+""" + _HELP_COMMON,
+}
+
+def parse_seconds(text):
+    """'2', '2s', '1500ms', '1m', '1h' -> seconds (None if unreadable)."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*", text or "")
+    if not m:
+        return None
+    return float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0,
+                                None: 1.0}[m.group(2)]
+
+def help_default(text, flag):
+    """The default --help gives for `flag` (clap's `[default: X]`, or `Default: X.`
+    in its paragraph), or None."""
+    entry = re.search(r"^\s*(?:-\w, )?" + re.escape(flag) + r"\b", text, re.M)
+    if not entry:
+        return None
+    para = text[entry.end():]
+    end = re.search(r"\n\s*-{1,2}[a-zA-Z]", para)
+    para = para[:end.start()] if end else para
+    m = re.search(r"[Dd]efault:\s*([0-9.]+(?:ms|s|m|h)?)", para)
+    return m.group(1) if m else None
 
 
-def main(bench, argv=None):
+def stall_setup(ctx, wanted):
+    """Whether rnc has the stall-timeout flag (its --help lists it): the flag to pass
+    (`wanted`, else the default --help gives) and the timeout the check expects."""
+    try:
+        text = subprocess.run([ctx.exes.get("rnc") or ctx.exes["rnc-broker"], "--help"],
+                              capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired, KeyError):
+        text = ""
+    if STALL_FLAG not in text:
+        ctx.stall_args, ctx.stall_flag = [], False
+        ctx.stall_s = parse_seconds(wanted) or STALL_TIMEOUT_MAX_S
+        out("# rnc --help lists no %s: the flag is missing; the stall check expects the "
+            "stalled client gone within %g s + %g s" % (STALL_FLAG, ctx.stall_s,
+                                                       STALL_MARGIN_S))
+        return
+    value = wanted or help_default(text, STALL_FLAG)
+    ctx.stall_flag = True
+    ctx.stall_args = [STALL_FLAG, value] if value else []
+    ctx.stall_s = parse_seconds(value) if value else None
+    out("# rnc stall timeout: %s %s (expected %s s)" % (
+        STALL_FLAG, value or "(default unknown)", fmt(ctx.stall_s, "%g")))
+
+def parse_args(bench, argv):
     scens = SCENARIOS[bench]
     tools_all = list(SERVERS[bench])
     ap = argparse.ArgumentParser(
-        prog="bench/%s" % bench,
+        prog="bench/%s" % bench, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="%s server benchmark: rnc against %s." % (
-            bench, ", ".join(t for t in tools_all if t != "rnc")))
+            bench, ", ".join(t for t in tools_all if not t.startswith("rnc"))),
+        epilog=HELP[bench])
     ap.add_argument("--scenarios", default=",".join(s["name"] for s in scens),
                     help="comma-separated scenarios (default: all: %(default)s)")
     ap.add_argument("--tools", default=",".join(tools_all),
-                    help="comma-separated tools (default: %(default)s)")
+                    help="comma-separated tools (default: %(default)s; each scenario runs "
+                    "the ones it serves)")
     ap.add_argument("--reps", type=int, default=None,
                     help="repetitions of every scenario (default: per scenario, 1 to 3)")
-    ap.add_argument("--rnc", default=None, help="rnc binary (default: target/release/rnc)")
-    ap.add_argument("--load", default=None,
-                    help="load client (default: %s, built if missing)" % DEFAULT_LOAD)
-    ap.add_argument("--build", action="store_true",
-                    help="build rnc and the load client (cargo build --release) first")
-    ap.add_argument("--build-timeout", type=float, default=1800.0, help=argparse.SUPPRESS)
-    ap.add_argument("-q", "--quiet", action="store_true", help="no per-run lines on stderr")
+    if bench == "chat":
+        ap.add_argument("--flood-bytes", type=B.parse_size, default=64 * MIB,
+                        help="stall: bytes the flooder sends (default: 64M)")
+        ap.add_argument("--stall-timeout", default=None,
+                        help="stall: value passed to rnc's %s when its --help lists the "
+                        "flag (default: the default --help shows)" % STALL_FLAG)
+    B.add_build_options(ap, load=True)
+    B.add_common_options(ap, spawn=False)
     args = ap.parse_args(argv)
-
-    wanted = [s for s in args.scenarios.split(",") if s]
+    if bench == "chat":
+        scens = [stall_scenario(args.flood_bytes) if s["name"] == "stall" else s
+                 for s in scens]
     by_name = {s["name"]: s for s in scens}
-    for s in wanted:
-        if s not in by_name:
-            ap.error("unknown scenario %r (known: %s)" % (s, ", ".join(by_name)))
-    tools = [t for t in args.tools.split(",") if t]
-    for t in tools:
-        if t not in SERVERS[bench]:
-            ap.error("unknown tool %r (known: %s)" % (t, ", ".join(tools_all)))
+    wanted = B.parse_list(ap, args.scenarios, list(by_name), "scenario")
+    tools = B.parse_list(ap, args.tools, tools_all, "tool")
+    return args, [by_name[s] for s in wanted], tools
 
-    ctx = T.Context()
-    ctx.used_ports = set()
-    ctx.seq = 0
-    ctx.clean_spawn = T.enable_clean_spawn()
-    ctx.tmpdir = tempfile.mkdtemp(prefix="rnc-bench-")
-    ctx.exes = {}
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        return _run(bench, args, [by_name[s] for s in wanted], tools, ctx)
-    except KeyboardInterrupt:
-        log("# interrupted")
-        return 130
-    finally:
-        shutil.rmtree(ctx.tmpdir, ignore_errors=True)
+def main(bench, argv=None):
+    args, scens, tools = parse_args(bench, argv)
+    ctx = B.Context("rnc-bench-")
+    ctx.bench = bench
+    ctx.stall_args, ctx.stall_flag, ctx.stall_s = [], False, None
+    return B.run_main(lambda: _run(bench, args, scens, tools, ctx), ctx)
 
+def scen_tools(bench, scen, active):
+    return [t for t in active if t in scen.get("tools", BASE_TOOLS[bench])]
 
-def _run(bench, args, scens, tools, ctx):
+def _resolve(bench, args, scens, tools, ctx):
+    """The tools some scenario runs, with their paths; None when nothing can run."""
     active = []
+    rnc = None
     for t in tools:
-        if t == "rnc":
-            path, why = T.ensure_rnc(args)
+        if not any(t in s.get("tools", BASE_TOOLS[bench]) for s in scens):
+            continue
+        exe = SERVERS[bench][t]["exe"]
+        if exe == "rnc":
+            rnc = rnc or B.ensure_rnc(args)
+            path, why = rnc
         else:
-            path = shutil.which(SERVERS[bench][t]["exe"])
+            path = shutil.which(exe)
             why = "not installed" if path is None else ""
         if path is None:
             out("# skip tool=%s reason=%s" % (t, why))
             continue
         ctx.exes[t] = path
         active.append(t)
-    ctx.load = ensure_load(args)
+    ctx.load, why = B.ensure_load(args)
     if ctx.load is None:
-        out("# no load client (cargo build --release --example load failed)")
-        return 1
+        out("# no load client: %s" % why)
+        return None
     if not active:
         out("# nothing to run")
-        return 1
+        return None
+    return active
 
+def _header(bench, args, scens, active, ctx):
+    import resource
     out("# bench=%s %s scenarios=%s spawn=%s" % (
         bench, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         ",".join(s["name"] for s in scens), "clean" if ctx.clean_spawn else "direct"))
-    out("# host: %s cpus=%d python=%s nofile=%s" % (
-        " ".join(os.uname()[i] for i in (0, 2, 4)), os.cpu_count() or 0,
-        ".".join(map(str, sys.version_info[:3])),
-        __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)[0]))
+    out(B.host_line(" nofile=%d" % resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
+    if any(s.get("watch_stall") for s in scens) and any(
+            SERVERS[bench][t]["exe"] == "rnc" for t in active):
+        stall_setup(ctx, args.stall_timeout)
     for t in active:
-        argv = SERVERS[bench][t]["argv"](T.display_path(ctx.exes[t]), "PORT")
+        argv = SERVERS[bench][t]["argv"](B.display_path(ctx.exes[t]), "PORT")
         out("# tool=%s server: %s" % (t, " ".join(argv)))
     for s in scens:
-        out("# scenario=%s reps=%d load: %s --deadline %d" % (
-            s["name"], args.reps or s["reps"], " ".join(s["load"]), s["deadline"]))
+        out("# scenario=%s reps=%d tools=%s load: %s --deadline %d" % (
+            s["name"], args.reps or s["reps"], ",".join(scen_tools(bench, s, active)),
+            " ".join(s["load"]), s["deadline"]))
 
-    runs = {(s["name"], t): [] for s in scens for t in active}
+def _run(bench, args, scens, tools, ctx):
+    active = _resolve(bench, args, scens, tools, ctx)
+    if active is None:
+        return 1
+    _header(bench, args, scens, active, ctx)
+    runs = {(s["name"], t): [] for s in scens for t in scen_tools(bench, s, active)}
     most = max(args.reps or s["reps"] for s in scens)
     for rep in range(most):
         k = rep % len(active)
@@ -550,7 +649,7 @@ def _run(bench, args, scens, tools, ctx):
         for s in scens:
             if rep >= (args.reps or s["reps"]):
                 continue
-            for t in order:
+            for t in scen_tools(bench, s, order):
                 t0 = time.perf_counter()
                 try:
                     r = run_one(ctx, bench, s, t)
@@ -565,11 +664,10 @@ def _run(bench, args, scens, tools, ctx):
                         " ".join("%s=%s" % kv for kv in shown.items())))
 
     S = {}
-    for s in scens:
-        for t in active:
-            S[(s["name"], t)] = Summary(bench, s, t, runs[(s["name"], t)])
-            out(S[(s["name"], t)].line())
-    results = GOALS[bench](S)
+    for (name, t), rs in runs.items():
+        S[(name, t)] = Summary(bench, next(s for s in scens if s["name"] == name), t, rs)
+        out(S[(name, t)].line())
+    results = GOALS[bench](S, ctx)
     if results:
         out("goals: %d/%d PASS" % (sum(results), len(results)))
     return 0

@@ -1,4 +1,4 @@
-//! Load client for bench/chat and bench/echo: many TCP clients on one mio loop.
+//! Load client for bench/chat, bench/echo and bench/relay: many TCP clients on one mio loop.
 //!
 //! Usage: `load MODE --port P [options]`; prints one `key=value ...` line on stdout.
 //!
@@ -10,8 +10,18 @@
 //! - `slow`: one client never reads (tiny receive buffer), one sends B bytes of lines
 //!   while staying within W bytes of the slowest reader, R clients read. Reports
 //!   whether the readers got everything and whether the stalled client was dropped.
+//! - `flood`: one client never reads (tiny receive buffer), one floods the room with
+//!   B bytes of numbered lines as fast as the server takes them, and one reads slowly
+//!   (at most `--read-chunk` bytes every `--read-every-ms`) and checks that every line
+//!   arrives, in order and intact. Prints `flood stalled_port=P` when the flood starts,
+//!   so that the harness can watch the server drop the stalled client, which stays
+//!   unread until `--hold` seconds after the flood began.
 //! - `echo`: N clients each send K KiB (at most W bytes unanswered, 0 = no limit) and
 //!   check every byte that comes back, then half-close and expect the server's FIN.
+//! - `rate`: `--parallel` connections at a time, each connects, reads to EOF and checks
+//!   it got exactly `--reply`, until `--conns` have completed or `--rate-time` seconds
+//!   have passed; reports the connections per second.
+//! - `target`: the far end for `rate`: accept, write `--reply`, close, until killed.
 //!
 //! Chat lines are `M <sender> <seq> <nanos> <padding>`; a receiver takes whatever comes
 //! before the first space as the server's prefix (`->` for rnc, `<userN>` for ncat).
@@ -51,13 +61,24 @@ struct Args {
     /// Microseconds between connect starts (servers with a short backlog drop SYNs
     /// in a burst, and the kernel retries them only after a second).
     gap_us: u64,
+    /// Rate and target: what the target writes before it closes.
+    reply: String,
+    /// Rate: connections to complete, the time bound for new ones, and the
+    /// deadline of one connection (seconds).
+    conns: usize,
+    rate_time: f64,
+    conn_timeout: f64,
+    /// Flood: the slow reader reads at most `read_chunk` bytes every
+    /// `read_every_ms` milliseconds.
+    read_chunk: usize,
+    read_every_ms: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let mode = it
         .next()
-        .ok_or("usage: load chat|idle|slow|echo --port P ...")?;
+        .ok_or("usage: load chat|idle|slow|flood|echo|rate|target --port P ...")?;
     let mut a = Args {
         mode,
         port: 0,
@@ -75,6 +96,12 @@ fn parse_args() -> Result<Args, String> {
         gap_us: 0,
         fin_early: false,
         linger: false,
+        reply: "hi\n".into(),
+        conns: 2000,
+        rate_time: 5.0,
+        conn_timeout: 5.0,
+        read_chunk: 16 * 1024,
+        read_every_ms: 10,
     };
     while let Some(k) = it.next() {
         let v = it.next().ok_or(format!("{k} needs a value"))?;
@@ -96,11 +123,20 @@ fn parse_args() -> Result<Args, String> {
             "--gap-us" => a.gap_us = v.parse().map_err(bad)?,
             "--fin" => a.fin_early = v == "early",
             "--linger" => a.linger = v == "1",
+            "--reply" => a.reply = v.replace("\\n", "\n"),
+            "--conns" => a.conns = v.parse().map_err(bad)?,
+            "--rate-time" => a.rate_time = v.parse().map_err(badf)?,
+            "--conn-timeout" => a.conn_timeout = v.parse().map_err(badf)?,
+            "--read-chunk" => a.read_chunk = v.parse().map_err(bad)?,
+            "--read-every-ms" => a.read_every_ms = v.parse().map_err(bad)?,
             _ => return Err(format!("unknown option {k}")),
         }
     }
     if a.port == 0 {
         return Err("--port is required".into());
+    }
+    if a.parallel == 0 || a.size < 32 || a.read_chunk == 0 {
+        return Err("--parallel and --read-chunk must be >= 1, --size >= 32".into());
     }
     Ok(a)
 }
@@ -440,7 +476,7 @@ fn find_nl(s: &[u8]) -> Option<usize> {
 /// space). ncat prefixes each read rather than each line, so a line of ours may also
 /// arrive bare; it counts as delivered.
 fn payload(line: &[u8]) -> Option<&[u8]> {
-    if line.starts_with(b"M ") || line.starts_with(b"S ") {
+    if line.starts_with(b"M ") || line.starts_with(b"S ") || line.starts_with(b"F ") {
         return Some(line);
     }
     let sp = line.iter().position(|&b| b == b' ')?;
@@ -501,7 +537,11 @@ fn sync(l: &mut Load, deadline: Instant) -> usize {
     if open.len() < 2 {
         return open.len();
     }
-    let (a, b) = (open[0], open[1]);
+    sync_by(l, deadline, open[0], open[1])
+}
+
+/// Clients `a` and `b` send sync lines until every open client has seen one.
+fn sync_by(l: &mut Load, deadline: Instant, a: usize, b: usize) -> usize {
     let mut k = 0u64;
     let mut next = Instant::now();
     loop {
@@ -535,15 +575,14 @@ fn kv(pairs: &[(&str, String)]) -> String {
         .join(" ")
 }
 
-fn chat(a: &Args, idle: bool) -> String {
+fn chat(a: &Args, l: &mut Load, idle: bool) -> String {
     let size = a.size;
     let addr: SocketAddr = ([127, 0, 0, 1], a.port).into();
     let t_start = Instant::now();
     let deadline = t_start + Duration::from_secs_f64(a.deadline);
-    let mut l = Load::new();
     let connected = l.connect(&addr, a.clients, a.parallel, a.gap_us, deadline);
     let connect_s = t_start.elapsed().as_secs_f64();
-    let synced = sync(&mut l, deadline);
+    let synced = sync(l, deadline);
     let n = a.clients;
     let members: Vec<usize> = (0..l.clients.len())
         .filter(|&i| l.clients[i].open() && l.clients[i].synced)
@@ -714,12 +753,11 @@ fn chat(a: &Args, idle: bool) -> String {
     kv(&out)
 }
 
-fn slow(a: &Args) -> String {
+fn slow(a: &Args, l: &mut Load) -> String {
     let size = a.size;
     let addr: SocketAddr = ([127, 0, 0, 1], a.port).into();
     let t_start = Instant::now();
     let deadline = t_start + Duration::from_secs_f64(a.deadline);
-    let mut l = Load::new();
     // Client 0 stalls (tiny receive buffer, never read); 1 sends; the rest read.
     let want = 2 + a.receivers;
     let connected = l.connect_with(&addr, 1, 1, 0, deadline, |_| Some(4096));
@@ -733,7 +771,7 @@ fn slow(a: &Args) -> String {
     // The stalled client takes no part in the sync: it reads nothing, ever.
     l.clients[0].mute = true;
     l.clients[0].synced = true;
-    let synced = sync(&mut l, deadline) - 1;
+    let synced = sync(l, deadline) - 1;
     let mut out = vec![
         ("connected", format!("{connected}/{want}")),
         ("synced", format!("{}/{}", synced, want - 1)),
@@ -859,11 +897,10 @@ fn pattern_runs(
     true
 }
 
-fn echo(a: &Args) -> String {
+fn echo(a: &Args, l: &mut Load) -> String {
     let addr: SocketAddr = ([127, 0, 0, 1], a.port).into();
     let t_start = Instant::now();
     let deadline = t_start + Duration::from_secs_f64(a.deadline);
-    let mut l = Load::new();
     let connected = l.connect(&addr, a.clients, a.parallel, a.gap_us, deadline);
     let setup_s = t_start.elapsed().as_secs_f64();
     let n = l.clients.len();
@@ -1015,6 +1052,419 @@ fn echo(a: &Args) -> String {
     kv(&out)
 }
 
+// ---------------------------------------------------------------------------
+// flood: a stalled client and a slow reader while one client floods the room.
+// ---------------------------------------------------------------------------
+
+/// Flood line `seq`: `F <seq> <pad>` LF, `size` bytes; the pad is a function of
+/// `seq`, so a receiver can rebuild the whole line from its number.
+fn f_line(seq: u64, size: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(format!("F {seq} ").as_bytes());
+    let mut j = seq;
+    while out.len() - start + 1 < size {
+        out.push(b'a' + (j % 26) as u8);
+        j += 1;
+    }
+    out.push(b'\n');
+}
+
+/// The slow reader's check: every flood line, in order, byte for byte.
+struct FloodCheck {
+    size: usize,
+    next: u64,
+    got: u64,
+    lost: u64,
+    garbled: u64,
+    expect: Vec<u8>,
+}
+
+impl FloodCheck {
+    fn line(&mut self, line: &[u8]) {
+        let Some(p) = payload(line) else {
+            self.garbled += 1;
+            return;
+        };
+        if p.starts_with(b"S ") {
+            return;
+        }
+        let Some((seq, _)) = p.strip_prefix(b"F ").and_then(number) else {
+            self.garbled += 1;
+            return;
+        };
+        self.expect.clear();
+        f_line(seq, self.size, &mut self.expect);
+        if self.expect[..self.expect.len() - 1] != *p || seq < self.next {
+            self.garbled += 1;
+            return;
+        }
+        self.lost += seq - self.next;
+        self.got += 1;
+        self.next = seq + 1;
+    }
+}
+
+/// Read at most `budget` bytes from `c` and check the lines in them.
+fn read_budget(c: &mut Client, budget: usize, scratch: &mut [u8], check: &mut FloodCheck) {
+    let mut left = budget;
+    while left > 0 && c.open() {
+        let n = left.min(scratch.len());
+        match c.sock.read(&mut scratch[..n]) {
+            Ok(0) => c.state = State::Closed,
+            Ok(k) => {
+                left -= k;
+                c.got_bytes += k as u64;
+                split_lines(c, 0, &scratch[..k], 0, &mut |_, _, line, _| {
+                    check.line(line)
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => c.state = State::Closed,
+        }
+    }
+}
+
+/// Did the server close `c`? Reads what is queued for up to `within`: EOF or a
+/// reset says yes; data that stops coming says no.
+fn closed_by_server(c: &mut Client, within: Duration) -> bool {
+    let end = Instant::now() + within;
+    let mut buf = vec![0u8; 1 << 16];
+    while Instant::now() < end {
+        match c.sock.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+const STALLED: usize = 0;
+const FLOODER: usize = 1;
+const READER: usize = 2;
+
+fn flood(a: &Args, l: &mut Load) -> String {
+    let addr: SocketAddr = ([127, 0, 0, 1], a.port).into();
+    let deadline = Instant::now() + Duration::from_secs_f64(a.deadline);
+    // The stalled client first (tiny receive buffer, never reads or writes), so the
+    // server has taken it in before the two others sync.
+    let connected = l.connect_with(&addr, 1, 1, 0, deadline, |_| Some(4096))
+        + l.connect(&addr, 2, 2, 0, deadline);
+    let mut out = vec![("connected", format!("{connected}/3"))];
+    if l.clients.len() < 3 || l.clients.iter().any(|c| !c.open()) {
+        out.push(("complete", "0/1".into()));
+        return kv(&out);
+    }
+    l.clients[STALLED].mute = true;
+    l.clients[STALLED].synced = true;
+    let synced = sync_by(l, deadline, FLOODER, READER);
+    out.push(("synced", format!("{synced}/3")));
+    if synced < 3 {
+        out.push(("complete", "0/1".into()));
+        return kv(&out);
+    }
+    // Let the last sync lines arrive: none may fall into the middle of the flood.
+    let quiet = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < quiet {
+        l.pump_lines(quiet, |_, _, _, _| {});
+    }
+    let port = l.clients[STALLED].sock.local_addr().map_or(0, |s| s.port());
+    println!("flood stalled_port={port}");
+    let _ = io::stdout().flush();
+    let started = Instant::now();
+    let (check, sent, wall, flood_s) = flood_run(a, l, deadline);
+    // Keep the stalled client unread until `--hold` seconds after the flood began,
+    // so that a server's stall timeout can run out even when the flood was short.
+    let hold_end = (started + Duration::from_secs_f64(a.hold)).min(deadline);
+    while Instant::now() < hold_end {
+        l.pump_lines(hold_end, |_, _, _, _| {});
+    }
+    let reader_closed = !l.clients[READER].open();
+    let stalled_eof = closed_by_server(&mut l.clients[STALLED], Duration::from_secs(2));
+    let total = (a.bytes / a.size) as u64;
+    let complete = check.got == total && check.lost == 0 && check.garbled == 0;
+    out.extend([
+        ("lines", total.to_string()),
+        ("sent_lines", sent.to_string()),
+        ("delivered", format!("{}/{total}", check.got)),
+        ("lost", check.lost.to_string()),
+        ("garbled", check.garbled.to_string()),
+        ("complete", format!("{}/1", complete as u8)),
+        ("bytes_ok", (check.got * a.size as u64).to_string()),
+        ("reader_closed", (reader_closed as u8).to_string()),
+        ("wall_s", format!("{wall:.3}")),
+        (
+            "flood_s",
+            flood_s.map_or("NA".into(), |s| format!("{s:.3}")),
+        ),
+        (
+            "MBps",
+            format!("{:.2}", (check.got * a.size as u64) as f64 / 1e6 / wall),
+        ),
+        ("stalled_port", port.to_string()),
+        ("stalled_eof", (stalled_eof as u8).to_string()),
+    ]);
+    kv(&out)
+}
+
+/// The flood itself: (the reader's check, lines sent, wall seconds until the reader
+/// is done, seconds until the flooder had written everything).
+fn flood_run(a: &Args, l: &mut Load, deadline: Instant) -> (FloodCheck, u64, f64, Option<f64>) {
+    let total = (a.bytes / a.size) as u64;
+    let batch = (64 * 1024 / a.size).max(1);
+    let every = Duration::from_millis(a.read_every_ms);
+    let mut check = FloodCheck {
+        size: a.size,
+        next: 0,
+        got: 0,
+        lost: 0,
+        garbled: 0,
+        expect: Vec::with_capacity(a.size),
+    };
+    l.clients[READER].mute = true; // read on the clock below, not on events
+    let (mut sent, mut buf) = (0u64, Vec::with_capacity(batch * a.size));
+    let (t0, mut flood_s, mut next_read) = (Instant::now(), None, Instant::now());
+    while Instant::now() < deadline {
+        let f = &mut l.clients[FLOODER];
+        while sent < total && f.open() && f.pending() < 256 * 1024 {
+            buf.clear();
+            while sent < total && buf.len() < batch * a.size {
+                f_line(sent, a.size, &mut buf);
+                sent += 1;
+            }
+            f.queue(&buf);
+        }
+        f.flush();
+        if flood_s.is_none() && sent == total && f.pending() == 0 {
+            flood_s = Some(t0.elapsed().as_secs_f64());
+        }
+        let now = Instant::now();
+        if now >= next_read {
+            let Load {
+                clients, scratch, ..
+            } = &mut *l;
+            read_budget(&mut clients[READER], a.read_chunk, scratch, &mut check);
+            next_read = now + every;
+        }
+        if check.next >= total || !l.clients[READER].open() {
+            break;
+        }
+        l.pump_lines(next_read.min(deadline), |_, _, _, _| {});
+    }
+    (check, sent, t0.elapsed().as_secs_f64(), flood_s)
+}
+
+// ---------------------------------------------------------------------------
+// rate and target: short connections (bench/relay's connection rate).
+// ---------------------------------------------------------------------------
+
+/// The far end for `rate`: accept, write the reply, close; until killed.
+fn target(a: &Args) -> ExitCode {
+    let addr: SocketAddr = ([127, 0, 0, 1], a.port).into();
+    let listener = match bind_listener(&addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("load: listen on {addr}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    loop {
+        match listener.accept() {
+            Ok((mut c, _)) => {
+                let _ = c.write_all(a.reply.as_bytes());
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                // Out of descriptors, say: wait a little rather than spin.
+                eprintln!("load: accept: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+fn bind_listener(addr: &SocketAddr) -> io::Result<std::net::TcpListener> {
+    let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.bind(&(*addr).into())?;
+    s.listen(4096)?;
+    Ok(s.into())
+}
+
+/// One short connection of `rate`.
+struct Dial {
+    sock: TcpStream,
+    t0: Instant,
+    open: bool,
+    data: Vec<u8>,
+}
+
+impl Dial {
+    /// Advance on an event: None while it goes on, else the outcome (Err: why).
+    fn advance(&mut self, buf: &mut [u8], reply: &[u8]) -> Option<Result<(), String>> {
+        if !self.open {
+            match (self.sock.take_error(), self.sock.peer_addr()) {
+                (Ok(None), Ok(_)) => self.open = true,
+                (Ok(None), Err(e)) if e.kind() == io::ErrorKind::NotConnected => return None,
+                (Ok(Some(e)), _) | (Err(e), _) | (Ok(None), Err(e)) => {
+                    return Some(Err(format!("connect:{:?}", e.kind())))
+                }
+            }
+        }
+        loop {
+            match self.sock.read(buf) {
+                Ok(0) if self.data == reply => return Some(Ok(())),
+                Ok(0) => return Some(Err("short_reply".into())),
+                Ok(n) => {
+                    self.data.extend_from_slice(&buf[..n]);
+                    if self.data.len() > reply.len() {
+                        return Some(Err("long_reply".into()));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Some(Err(format!("{:?}", e.kind()))),
+            }
+        }
+    }
+}
+
+/// The window rule of `rate`: connections that complete after the `conns`-th
+/// completion or after the time bound are checked but not counted.
+#[derive(Default)]
+struct RateTally {
+    done: usize,
+    ok: usize,
+    in_window: usize,
+    end: Option<Instant>,
+    errors: usize,
+    why: std::collections::BTreeMap<String, usize>,
+    slowest: f64,
+}
+
+impl RateTally {
+    fn record(&mut self, outcome: Result<(), String>, t1: Instant, conns: usize, stop_at: Instant) {
+        let t = Instant::now();
+        self.slowest = self.slowest.max(t.duration_since(t1).as_secs_f64());
+        self.done += 1;
+        match outcome {
+            Err(why) => {
+                self.errors += 1;
+                *self.why.entry(why).or_default() += 1;
+            }
+            Ok(()) => {
+                self.ok += 1;
+                if self.done <= conns && t <= stop_at {
+                    self.in_window += 1;
+                    if self.done == conns {
+                        self.end = Some(t);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn dial(poll: &Poll, addr: &SocketAddr, slot: usize) -> io::Result<Dial> {
+    let mut sock = start_connect(addr, None)?;
+    poll.registry().register(
+        &mut sock,
+        Token(slot),
+        Interest::READABLE | Interest::WRITABLE,
+    )?;
+    Ok(Dial {
+        sock,
+        t0: Instant::now(),
+        open: false,
+        data: Vec::new(),
+    })
+}
+
+fn rate(a: &Args) -> String {
+    let addr: SocketAddr = ([127, 0, 0, 1], a.port).into();
+    let reply = a.reply.as_bytes();
+    let mut poll = Poll::new().expect("epoll");
+    let mut events = Events::with_capacity(1024);
+    let mut slots: Vec<Option<Dial>> = (0..a.parallel).map(|_| None).collect();
+    let t0 = Instant::now();
+    let stop_at = t0 + Duration::from_secs_f64(a.rate_time);
+    let conn_timeout = Duration::from_secs_f64(a.conn_timeout);
+    let hard_end = stop_at + conn_timeout + Duration::from_secs(5);
+    let mut t = RateTally::default();
+    let mut buf = [0u8; 256];
+    loop {
+        let now = Instant::now();
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if slot.is_none() && t.done < a.conns && Instant::now() < stop_at {
+                match dial(&poll, &addr, i) {
+                    Ok(d) => *slot = Some(d),
+                    Err(e) => t.record(
+                        Err(format!("connect:{:?}", e.kind())),
+                        now,
+                        a.conns,
+                        stop_at,
+                    ),
+                }
+            }
+        }
+        if now >= hard_end || slots.iter().all(Option::is_none) {
+            break;
+        }
+        if let Err(e) = poll.poll(&mut events, Some(Duration::from_millis(10))) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                panic!("poll: {e}");
+            }
+        }
+        for ev in events.iter() {
+            let slot = &mut slots[ev.token().0];
+            let Some(d) = slot.as_mut() else { continue };
+            if let Some(outcome) = d.advance(&mut buf, reply) {
+                t.record(outcome, d.t0, a.conns, stop_at);
+                *slot = None;
+            }
+        }
+        for slot in &mut slots {
+            if let Some(d) = slot.as_ref().filter(|d| d.t0.elapsed() > conn_timeout) {
+                let why = if d.data == reply {
+                    "timeout_after_reply_no_EOF"
+                } else {
+                    "timeout"
+                };
+                t.record(Err(why.into()), d.t0, a.conns, stop_at);
+                *slot = None;
+            }
+        }
+    }
+    let finished = slots.iter().all(Option::is_none);
+    let window = t.end.unwrap_or(stop_at).duration_since(t0).as_secs_f64();
+    let why: Vec<String> = t.why.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+    kv(&[
+        ("conns", t.in_window.to_string()),
+        ("window_s", format!("{window:.3}")),
+        (
+            "conns_per_s",
+            format!("{:.1}", t.in_window as f64 / window.max(1e-6)),
+        ),
+        ("conns_all", t.ok.to_string()),
+        ("errors", t.errors.to_string()),
+        (
+            "why",
+            if why.is_empty() {
+                "-".into()
+            } else {
+                why.join(",")
+            },
+        ),
+        ("finished", (finished as u8).to_string()),
+        ("slowest_s", format!("{:.3}", t.slowest)),
+    ])
+}
+
 fn main() -> ExitCode {
     let a = match parse_args() {
         Ok(a) => a,
@@ -1024,11 +1474,16 @@ fn main() -> ExitCode {
         }
     };
     raise_nofile();
+    // The clients live here, so that they stay connected until stdin closes (--linger).
+    let mut l = Load::new();
     let line = match a.mode.as_str() {
-        "chat" => chat(&a, false),
-        "idle" => chat(&a, true),
-        "slow" => slow(&a),
-        "echo" => echo(&a),
+        "chat" => chat(&a, &mut l, false),
+        "idle" => chat(&a, &mut l, true),
+        "slow" => slow(&a, &mut l),
+        "flood" => flood(&a, &mut l),
+        "echo" => echo(&a, &mut l),
+        "rate" => rate(&a),
+        "target" => return target(&a),
         m => {
             eprintln!("load: unknown mode {m}");
             return ExitCode::from(2);

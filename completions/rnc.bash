@@ -23,7 +23,7 @@ _rnc() {
 
     case "${cmd}" in
         rnc)
-            opts="-4 -6 -C -d -D -i -k -l -N -n -p -q -s -u -U -v -w -z -e -c -r -h --ipv4 --ipv6 --crlf --no-stdin --debug --interval --keep-open --listen --send-eof --nodns --source-port --quit-after-eof --source --udp --unixsock --verbose --wait --zero-io --relay --exec --sh-exec --allow --allowfile --deny --denyfile --randomize --parallel --json --echo --chat --broker --chat-names --max-conns --tls --ssl --ssl-cert --ssl-key --ssl-trustfile --ssl-servername --ssl-alpn --ssl-ciphers --ssl-verify --ssl-pin --ssl-no-verify --relay-tls --relay-ssl --help --version"
+            opts="-4 -6 -C -d -D -i -F -k -l -N -n -p -q -s -u -U -v -w -z -x -X -P -b -I -O -M -m -S -T -V -e -c -r -h --ipv4 --ipv6 --crlf --no-stdin --debug --interval --pass-fd --keep-open --listen --send-eof --nodns --source-port --quit-after-eof --source --udp --unixsock --verbose --wait --zero-io --proxy-type --proxy --proxy-user --proxy-auth --proxy-dns --broadcast --recv-buf --send-buf --ttl --min-ttl --md5sig --tos --rtable --relay --exec --sh-exec --allow --allowfile --deny --denyfile --randomize --parallel --json --echo --chat --broker --chat-names --max-conns --stall-timeout --tls --ssl --ssl-cert --ssl-key --ssl-trustfile --ssl-servername --ssl-alpn --ssl-ciphers --ssl-verify --ssl-pin --ssl-no-verify --relay-tls --relay-ssl --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -87,6 +87,134 @@ _rnc() {
                     return 0
                     ;;
                 -w)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                -x)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy-type)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                -X)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --proxy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -P)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --proxy-auth)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --proxy-dns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --recv-buf)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                -I)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --send-buf)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                -O)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --ttl)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                -M)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --min-ttl)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                -m)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --tos)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                -T)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --rtable)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                -V)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
@@ -162,6 +290,13 @@ _rnc() {
                     return 0
                     ;;
                 --max-conns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --stall-timeout)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
@@ -260,7 +395,7 @@ _rnc_operands() {
     local cur="$2" prev="$3" i j c w n=0 unix=0 skip=0 operands=0
     case "$prev" in
         -p|--source-port) COMPREPLY=( $(compgen -s -- "$cur") ); return 0 ;;
-        -s|--source|--allow|--deny|--ssl-servername) COMPREPLY=( $(compgen -A hostname -- "$cur") ); return 0 ;;
+        -s|--source|-x|--proxy|--allow|--deny|--ssl-servername) COMPREPLY=( $(compgen -A hostname -- "$cur") ); return 0 ;;
     esac
     for ((i = 1; i < COMP_CWORD; i++)); do
         w="${COMP_WORDS[i]}"
@@ -269,13 +404,13 @@ _rnc_operands() {
         case "$w" in
             --) operands=1 ;;
             -U|--unixsock) unix=1 ;;
-            -i|--interval|-p|--source-port|-q|--quit-after-eof|-s|--source|-w|--wait|--relay|-e|--exec|-c|--sh-exec|--allow|--allowfile|--deny|--denyfile|--parallel|--max-conns|--ssl-cert|--ssl-key|--ssl-trustfile|--ssl-servername|--ssl-alpn|--ssl-ciphers|--ssl-pin) skip=1 ;;
+            -i|--interval|-p|--source-port|-q|--quit-after-eof|-s|--source|-w|--wait|-x|-X|--proxy-type|--proxy|-P|--proxy-user|--proxy-auth|--proxy-dns|-I|--recv-buf|-O|--send-buf|-M|--ttl|-m|--min-ttl|-T|--tos|-V|--rtable|--relay|-e|--exec|-c|--sh-exec|--allow|--allowfile|--deny|--denyfile|--parallel|--max-conns|--stall-timeout|--ssl-cert|--ssl-key|--ssl-trustfile|--ssl-servername|--ssl-alpn|--ssl-ciphers|--ssl-pin) skip=1 ;;
             --*) ;;
             -*)
                 for ((j = 1; j < ${#w}; j++)); do
                     c="${w:j:1}"
                     [[ $c == U ]] && unix=1
-                    if [[ "ipqswec" == *"$c"* ]]; then
+                    if [[ "ipqswxXPIOMmTVec" == *"$c"* ]]; then
                         ((j == ${#w} - 1)) && skip=1
                         break
                     fi

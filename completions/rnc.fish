@@ -3,6 +3,18 @@ complete -c rnc -s p -l source-port -d 'Specify local port for remote connects' 
 complete -c rnc -s q -l quit-after-eof -d 'Quit after EOF on stdin and delay of seconds' -r -f
 complete -c rnc -s s -l source -d 'Local source address' -r -f -a "(__fish_print_hostnames)"
 complete -c rnc -s w -l wait -d 'Timeout for connects and final net reads' -r -f
+complete -c rnc -s x -d 'Specify proxy address and port' -r -f -a "(__fish_print_hostnames)"
+complete -c rnc -s X -l proxy-type -d 'Proxy protocol: "4", "5" (SOCKS) or "connect"' -r -f
+complete -c rnc -l proxy -d 'Connect through a proxy (HTTP unless --proxy-type)' -r -f -a "(__fish_print_hostnames)"
+complete -c rnc -s P -l proxy-user -d 'Username for proxy authentication' -r -f -a "(__fish_complete_users)"
+complete -c rnc -l proxy-auth -d 'Proxy credentials, user:pass' -r -f
+complete -c rnc -l proxy-dns -d 'Where the target\'s name is resolved: local, remote, both, none' -r -f
+complete -c rnc -s I -l recv-buf -d 'TCP receive buffer length' -r -f
+complete -c rnc -s O -l send-buf -d 'TCP send buffer length' -r -f
+complete -c rnc -s M -l ttl -d 'Outgoing TTL / Hop Limit' -r -f
+complete -c rnc -s m -l min-ttl -d 'Minimum incoming TTL / Hop Limit' -r -f
+complete -c rnc -s T -l tos -d 'TOS value' -r -f
+complete -c rnc -s V -l rtable -d 'Specify alternate routing table (not on Linux)' -r -f
 complete -c rnc -l relay -d 'Relay each connection to a target' -r -f
 complete -c rnc -s e -l exec -d 'Run a program for each connection' -r -f -a "(__fish_complete_command)"
 complete -c rnc -s c -l sh-exec -d 'Run a shell command for each connection' -r -f -a "(__fish_complete_command)"
@@ -12,6 +24,7 @@ complete -c rnc -l deny -d 'Refuse these peers' -r -f -a "(__fish_print_hostname
 complete -c rnc -l denyfile -d 'Refuse the peers listed in a file' -r -F
 complete -c rnc -l parallel -d 'Connects in flight at once with -z' -r -f
 complete -c rnc -l max-conns -d 'Most clients served at once' -r -f
+complete -c rnc -l stall-timeout -d 'Disconnect a client that takes no data for this long' -r -f
 complete -c rnc -l ssl-cert -d 'Certificate chain to present (PEM)' -r -F
 complete -c rnc -l ssl-key -d 'Private key of --ssl-cert (PEM)' -r -F
 complete -c rnc -l ssl-trustfile -d 'Trust these CA certificates (PEM) instead of the system store' -r -F
@@ -24,6 +37,7 @@ complete -c rnc -s 6 -l ipv6 -d 'Use IPv6 addresses only'
 complete -c rnc -s C -l crlf -d 'Send CRLF as line-ending'
 complete -c rnc -s d -l no-stdin -d 'Detach from stdin'
 complete -c rnc -s D -l debug -d 'Enable debugging on the socket'
+complete -c rnc -s F -l pass-fd -d 'Pass socket fd'
 complete -c rnc -s k -l keep-open -d 'Keep inbound sockets open for multiple connects'
 complete -c rnc -s l -l listen -d 'Listen mode, for inbound connects'
 complete -c rnc -s N -l send-eof -d 'Shutdown the network socket after EOF on stdin'
@@ -32,6 +46,8 @@ complete -c rnc -s u -l udp -d 'Use UDP instead of TCP'
 complete -c rnc -s U -l unixsock -d 'Use Unix-domain sockets'
 complete -c rnc -s v -l verbose -d 'Verbose'
 complete -c rnc -s z -l zero-io -d 'Zero-I/O mode [used for scanning]'
+complete -c rnc -s b -l broadcast -d 'Allow broadcast'
+complete -c rnc -s S -l md5sig -d 'Enable the TCP MD5 signature option'
 complete -c rnc -s r -l randomize -d 'Randomize remote ports'
 complete -c rnc -l json -d 'One JSON object per open port with -z'
 complete -c rnc -l echo -d 'Echo server'
@@ -75,14 +91,14 @@ function __rnc_operands
                 set operands 1
             case -U --unixsock
                 set unix 1
-            case -i --interval -p --source-port -q --quit-after-eof -s --source -w --wait --relay -e --exec -c --sh-exec --allow --allowfile --deny --denyfile --parallel --max-conns --ssl-cert --ssl-key --ssl-trustfile --ssl-servername --ssl-alpn --ssl-ciphers --ssl-pin
+            case -i --interval -p --source-port -q --quit-after-eof -s --source -w --wait -x -X --proxy-type --proxy -P --proxy-user --proxy-auth --proxy-dns -I --recv-buf -O --send-buf -M --ttl -m --min-ttl -T --tos -V --rtable --relay -e --exec -c --sh-exec --allow --allowfile --deny --denyfile --parallel --max-conns --stall-timeout --ssl-cert --ssl-key --ssl-trustfile --ssl-servername --ssl-alpn --ssl-ciphers --ssl-pin
                 set skip 1
             case '--*'
             case '-*'
                 set -l chars (string split '' -- (string sub -s 2 -- $w))
                 for i in (seq (count $chars))
                     test $chars[$i] = U; and set unix 1
-                    if string match -q -- "*$chars[$i]*" 'ipqswec'
+                    if string match -q -- "*$chars[$i]*" 'ipqswxXPIOMmTVec'
                         test $i = (count $chars); and set skip 1
                         break
                     end

@@ -6,19 +6,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use mio::event::Event;
-use mio::{Registry, Token};
+use mio::Registry;
 
 use crate::config::IoRules;
 use crate::conn::Conn;
 use crate::endpoint::{interest, Endpoint};
-use crate::event_loop::{Flow, Session};
+use crate::event_loop::{earliest, Flow, Session};
 use crate::net::os_message;
 use crate::pump::{Framing, Pump, PumpError, Shaping};
 use crate::stdio::{self, FdKind};
 
-pub const STDIN: Token = Token(8);
-pub const STDOUT: Token = Token(9);
-pub const NET: Token = Token(10);
+pub use crate::token::{NET, STDIN, STDOUT};
 
 /// Which end of the connection rnc is: the rules at the peer's EOF differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +29,6 @@ pub struct Bridge {
     net: Conn,
     /// The peer as `-v` lines name it (`HOST port PORT (udp)`).
     peer: String,
-    verbose: u8,
     net_ep: Endpoint,
     stdin_ep: Endpoint,
     stdout_ep: Endpoint,
@@ -53,13 +50,7 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    pub fn new(
-        net: Conn,
-        role: Role,
-        rules: &IoRules,
-        peer: String,
-        verbose: u8,
-    ) -> Result<Bridge> {
+    pub fn new(net: Conn, role: Role, rules: &IoRules, peer: String) -> Result<Bridge> {
         net.set_nonblocking()?;
         let (up_framing, down_framing) = match net.is_datagram() {
             true => (Framing::DatagramOut, Framing::DatagramIn),
@@ -86,7 +77,6 @@ impl Bridge {
             net_ep: Endpoint::new(net.fd(), NET),
             net,
             peer,
-            verbose,
             stdin_ep: Endpoint::new(stdio::STDIN, STDIN),
             stdout_ep: Endpoint::new(stdio::STDOUT, STDOUT),
             up,
@@ -112,7 +102,7 @@ impl Bridge {
     /// since replies may still come (nc.openbsd keeps the session too).
     fn refused(&self, e: &io::Error) -> bool {
         if self.net.is_datagram() && e.raw_os_error() == Some(libc::ECONNREFUSED) {
-            if self.verbose > 0 {
+            if crate::report::verbose() > 0 {
                 crate::say!("rnc: connect to {} failed: {}", self.peer, os_message(e));
             }
             return true;
@@ -195,13 +185,6 @@ fn is_hangup(e: &io::Error) -> bool {
     )
 }
 
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 impl Session for Bridge {
     fn on_event(&mut self, _reg: &Registry, ev: &Event) -> Result<()> {
         match ev.token() {
@@ -253,7 +236,8 @@ impl Session for Bridge {
             }
             deadline = earliest(deadline, Some(at + q));
         }
-        // -w in connect mode: quit when nothing moved for that long.
+        // -w (connect mode, and -l once a client is in): quit when nothing moved for
+        // that long.
         if let Some(w) = self.rules.idle_timeout {
             let at = self.last_active + w.max(Duration::from_millis(1));
             if now >= at {

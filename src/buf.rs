@@ -77,7 +77,13 @@ fn sys_splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     }
 }
 
-fn would_block(e: &io::Error) -> bool {
+/// One read's worth of bytes wherever rnc reads a stream in chunks.
+pub const CHUNK: usize = 64 * 1024;
+/// Room for the largest datagram, so that a receive never truncates one.
+pub const DATAGRAM_ROOM: usize = 65536;
+
+/// The operation would block: wait for the descriptor's next readiness event.
+pub fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
 
@@ -350,6 +356,63 @@ impl Buffer {
             Buffer::Mem(m) => m.room() > 0,
             Buffer::Pipe(p) => p.len < p.cap,
         }
+    }
+}
+
+/// The queue of a many-client session: bytes waiting to go to one descriptor,
+/// `buf[pos..]`. It grows as messages are pushed (the session bounds it by pausing its
+/// sources) and gives its memory back when drained, so ten thousand idle clients cost
+/// nothing.
+#[derive(Default)]
+pub struct Queue {
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+/// A drained queue keeps at most this much memory for the next time.
+const QUEUE_KEEP: usize = 16 * 1024;
+
+impl Queue {
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Write until the queue is empty or `ep` would block; returns the bytes written.
+    pub fn flush(&mut self, ep: &mut crate::endpoint::Endpoint) -> io::Result<usize> {
+        let mut sent = 0;
+        while ep.writable && !self.is_empty() {
+            match sys_write(ep.fd, &self.buf[self.pos..]) {
+                Ok(n) => {
+                    self.pos += n;
+                    sent += n;
+                    if !self.is_empty() {
+                        ep.blocked_write();
+                    }
+                }
+                Err(e) if would_block(&e) => ep.blocked_write(),
+                Err(e) => return Err(e),
+            }
+        }
+        if self.is_empty() {
+            self.pos = 0;
+            self.buf.clear();
+            if self.buf.capacity() > QUEUE_KEEP {
+                self.buf = Vec::new();
+            }
+        }
+        Ok(sent)
     }
 }
 

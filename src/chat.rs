@@ -5,8 +5,10 @@
 //! server. Lines are cut at LF (a CR just before it is part of the line ending); a line
 //! longer than `PIECE` goes out in pieces of at most `PIECE` bytes, each cut on a UTF-8
 //! boundary.
-//! Control bytes other than TAB, DEL, the C1 controls and bytes that are not valid UTF-8
-//! become `\ooo` (three octal digits, as ncat writes them); valid UTF-8 passes unchanged.
+//! Control bytes other than TAB, DEL, the C1 controls, the bidi controls (U+202A-U+202E,
+//! U+2066-U+2069, U+200E, U+200F, U+061C) and bytes that are not valid UTF-8 become
+//! `\ooo` (three octal digits a byte, as ncat writes them); other valid UTF-8 passes
+//! unchanged. Names refuse all of them.
 
 /// The longest piece of a line relayed at once (before escaping).
 pub const PIECE: usize = 64 * 1024;
@@ -111,9 +113,16 @@ fn utf8_cut(s: &[u8], max: usize) -> usize {
     }
 }
 
-/// True for characters that a terminal may take as a command.
+/// True for characters that a terminal may take as a command, and for the bidi
+/// controls, which make text read differently than it was sent (U+202E, right-to-left
+/// override, turns `exe.txt` round).
 fn is_control(c: char) -> bool {
-    (c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c)
+    (c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c) || is_bidi(c)
+}
+
+/// The bidi embedding, override and isolate controls, and the direction marks.
+fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
 }
 
 fn push_octal(out: &mut Vec<u8>, b: u8) {
@@ -200,7 +209,8 @@ pub fn command(line: &[u8]) -> Command<'_> {
     }
 }
 
-/// A name is 1 to `NAME_MAX` bytes of printable characters, without spaces or brackets.
+/// A name is 1 to `NAME_MAX` bytes of printable characters, without spaces, brackets
+/// or bidi controls.
 pub fn valid_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() || name.len() > NAME_MAX {
         return Err("names have 1 to 32 bytes");
@@ -209,7 +219,7 @@ pub fn valid_name(name: &str) -> Result<(), &'static str> {
         .chars()
         .any(|c| c.is_whitespace() || is_control(c) || matches!(c, '[' | ']'))
     {
-        return Err("names have no spaces, brackets or control characters");
+        return Err("names have no spaces, brackets, control or bidi characters");
     }
     Ok(())
 }
@@ -305,6 +315,27 @@ mod tests {
         assert_eq!(esc(b"del\x7f nul\x00 cr\r"), "del\\177 nul\\000 cr\\015");
         // C1 controls (U+009B is CSI on some terminals).
         assert_eq!(esc("c1\u{9b}x".as_bytes()), "c1\\302\\233x");
+        // Bidi controls: U+202E (right-to-left override) and an isolate.
+        assert_eq!(esc("a\u{202e}b".as_bytes()), "a\\342\\200\\256b");
+        assert_eq!(esc("\u{2067}x".as_bytes()), "\\342\\201\\247x");
+        assert_eq!(esc("\u{61c}".as_bytes()), "\\330\\234");
+        // Right-to-left text itself passes.
+        assert_eq!(esc("שלום".as_bytes()), "שלום");
+    }
+
+    #[test]
+    fn names_refuse_bidi_controls() {
+        for c in [
+            '\u{202a}', '\u{202e}', '\u{2066}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}',
+        ] {
+            let name = format!("ev{c}il");
+            assert!(valid_name(&name).is_err(), "{c:?}");
+            assert!(matches!(
+                command(format!("/nick {name}").as_bytes()),
+                Command::BadNick(_)
+            ));
+        }
+        assert!(valid_name("שלום").is_ok());
     }
 
     #[test]
@@ -410,6 +441,15 @@ mod tests {
                 for c in std::str::from_utf8(body).unwrap().chars() {
                     prop_assert!(c == '\t' || !c.is_control(), "{:?} passed", c);
                 }
+            }
+
+            #[test]
+            fn bidi_controls_never_pass(s in "[a-z \u{202a}-\u{202e}\u{2066}-\u{2069}\u{200e}\u{200f}\u{61c}\u{5d0}-\u{5ea}]{0,40}") {
+                let mut out = Vec::new();
+                relay_line(&mut out, None, s.as_bytes());
+                let text = std::str::from_utf8(&out).unwrap();
+                prop_assert!(!text.chars().any(is_bidi), "{:?}", text);
+                prop_assert_eq!(valid_name(&s).is_ok() && s.chars().any(is_bidi), false);
             }
 
             #[test]

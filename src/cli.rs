@@ -91,6 +91,17 @@ pub struct Cli {
     )]
     pub interval: Option<String>,
 
+    /// Pass socket fd
+    ///
+    /// Connect (through the proxy, if any), then send the connected socket
+    /// over stdout, which must be a Unix socket, with SCM_RIGHTS, and exit.
+    /// This is ssh's ProxyUseFdpass: ssh then talks on the socket itself.
+    /// Not with -l, -U or -z.
+    ///
+    /// As nc.openbsd -F; nc.traditional and ncat have none.
+    #[arg(short = 'F', long = "pass-fd", verbatim_doc_comment)]
+    pub pass_fd: bool,
+
     /// Keep inbound sockets open for multiple connects
     ///
     /// With -l, keep accepting clients after the first leaves, and serve
@@ -175,7 +186,7 @@ pub struct Cli {
     ///
     /// Connect from this local address (a name or a number). Not with -l:
     /// give the listen address as the destination operand. Default: chosen
-    /// by the system.
+    /// by the system. With -U -u: the client's socket path, removed at exit.
     ///
     /// As nc.openbsd -s and ncat -s (--source); nc.traditional -s, which is
     /// also its listen address.
@@ -223,8 +234,9 @@ pub struct Cli {
 
     /// Timeout for connects and final net reads
     ///
-    /// Give up a connect after this long. In connect mode, also exit
-    /// (status 0) once no data has moved either way for this long. Default:
+    /// Give up a connect after this long. In connect mode and with -l
+    /// (without -k), also exit (status 0) once no data has moved either way
+    /// for this long; -l still waits for its client without bound. Default:
     /// no timeout, except 5 seconds per port with -z.
     ///
     /// As nc.openbsd -w; nc.traditional -w also bounds the wait after
@@ -249,6 +261,177 @@ pub struct Cli {
     #[arg(short = 'z', long = "zero-io", verbatim_doc_comment)]
     pub zero_io: bool,
 
+    /// Specify proxy address and port
+    ///
+    /// Connect through the proxy at addr[:port] (an IPv6 address in
+    /// brackets: [::1]:1080). The protocol is SOCKS5 unless -X says
+    /// otherwise; the port defaults to 1080 for SOCKS and 3128 for HTTP.
+    /// -w bounds the connect and the whole handshake. Not with -l, -s, -u
+    /// or -U.
+    ///
+    /// As nc.openbsd -x; ncat --proxy (HTTP by default).
+    #[arg(
+        short = 'x',
+        value_name = "proxy_address[:port]",
+        value_hint = ValueHint::Hostname,
+        verbatim_doc_comment
+    )]
+    pub proxy_x: Option<String>,
+
+    /// Proxy protocol: "4", "5" (SOCKS) or "connect"
+    ///
+    /// 4 is SOCKS4 (SOCKS4a when the proxy resolves the name), 5 is SOCKS5
+    /// (no authentication, or a user name and password), connect is HTTP
+    /// CONNECT (Basic authentication). ncat's socks4, socks5 and http are
+    /// the same. Default: 5 with -x, http with --proxy.
+    ///
+    /// As nc.openbsd -X and ncat --proxy-type.
+    #[arg(
+        short = 'X',
+        long = "proxy-type",
+        value_name = "proxy_protocol",
+        value_hint = ValueHint::Other,
+        verbatim_doc_comment
+    )]
+    pub proxy_type: Option<String>,
+
+    /// Connect through a proxy (HTTP unless --proxy-type)
+    ///
+    /// As -x, but the protocol defaults to HTTP CONNECT, as ncat's.
+    ///
+    /// As ncat --proxy.
+    #[arg(
+        long = "proxy",
+        value_name = "addr[:port]",
+        value_hint = ValueHint::Hostname,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub proxy: Option<String>,
+
+    /// Username for proxy authentication
+    ///
+    /// The password is read from the terminal without echo, or taken from
+    /// the RNC_PROXY_PASS environment variable (for scripts: unlike a
+    /// command-line argument, it does not show in ps). Used by HTTP CONNECT
+    /// (Basic) and SOCKS5 (RFC 1929); SOCKS4 sends the name as its user id.
+    ///
+    /// As nc.openbsd -P (HTTP CONNECT only there).
+    #[arg(
+        short = 'P',
+        long = "proxy-user",
+        value_name = "proxy_username",
+        value_hint = ValueHint::Username,
+        verbatim_doc_comment
+    )]
+    pub proxy_user: Option<String>,
+
+    /// Proxy credentials, user:pass
+    ///
+    /// Without :pass the password is asked for as with -P. The whole
+    /// argument shows in ps: prefer -P with RNC_PROXY_PASS in scripts.
+    ///
+    /// As ncat --proxy-auth.
+    #[arg(
+        long = "proxy-auth",
+        value_name = "user[:pass]",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub proxy_auth: Option<String>,
+
+    /// Where the target's name is resolved: local, remote, both, none
+    ///
+    /// remote: the proxy resolves it (SOCKS4a, a SOCKS5 domain name, the
+    /// name in CONNECT); local: rnc resolves it and sends the address;
+    /// both: local first, the proxy if that fails; none: the target must be
+    /// an address. Default: remote (no DNS query leaves this host).
+    ///
+    /// As ncat --proxy-dns; nc.openbsd resolves locally for SOCKS4 only.
+    #[arg(
+        long = "proxy-dns",
+        value_name = "type",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub proxy_dns: Option<String>,
+
+    /// Allow broadcast
+    ///
+    /// Set SO_BROADCAST, so that -u can send to a broadcast address
+    /// (without it the system refuses with "Permission denied").
+    ///
+    /// As nc.openbsd -b and nc.traditional -b; ncat has none.
+    #[arg(short = 'b', long = "broadcast", verbatim_doc_comment)]
+    pub broadcast: bool,
+
+    /// TCP receive buffer length
+    ///
+    /// Set SO_RCVBUF to this many bytes (1 to 1073741824); Linux doubles
+    /// the value for its bookkeeping. Default: the system's.
+    ///
+    /// As nc.openbsd -I.
+    #[arg(short = 'I', long = "recv-buf", value_name = "length", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    pub rcvbuf: Option<String>,
+
+    /// TCP send buffer length
+    ///
+    /// Set SO_SNDBUF to this many bytes (1 to 1073741824). Default: the
+    /// system's.
+    ///
+    /// As nc.openbsd -O.
+    #[arg(short = 'O', long = "send-buf", value_name = "length", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    pub sndbuf: Option<String>,
+
+    /// Outgoing TTL / Hop Limit
+    ///
+    /// IP_TTL on IPv4, IPV6_UNICAST_HOPS on IPv6, 0 to 255. Default: the
+    /// system's (64).
+    ///
+    /// As nc.openbsd -M.
+    #[arg(short = 'M', long = "ttl", value_name = "ttl", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    pub ttl: Option<String>,
+
+    /// Minimum incoming TTL / Hop Limit
+    ///
+    /// IP_MINTTL on IPv4, IPV6_MINHOPCOUNT on IPv6, 0 to 255: packets that
+    /// arrive with less are dropped by the kernel. Default: none.
+    ///
+    /// As nc.openbsd -m.
+    #[arg(short = 'm', long = "min-ttl", value_name = "minttl", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    pub min_ttl: Option<String>,
+
+    /// Enable the TCP MD5 signature option
+    ///
+    /// Sign TCP segments with an RFC 2385 key (TCP_MD5SIG_EXT): for the
+    /// peer when connecting, for any peer when listening. The key is read
+    /// from the terminal without echo, or from RNC_MD5SIG_PASS.
+    ///
+    /// As nc.openbsd -S (which reads the terminal only).
+    #[arg(short = 'S', long = "md5sig", verbatim_doc_comment)]
+    pub md5sig: bool,
+
+    /// TOS value
+    ///
+    /// IP_TOS on IPv4, IPV6_TCLASS on IPv6: critical, inetcontrol,
+    /// lowcost, lowdelay, netcontrol, throughput, reliability, ef,
+    /// af11..af43, cs0..cs7, or a number (0 to 255, or 0x hex).
+    ///
+    /// As nc.openbsd -T; nc.traditional -T takes other words.
+    #[arg(short = 'T', long = "tos", value_name = "keyword", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    pub tos: Option<String>,
+
+    /// Specify alternate routing table (not on Linux)
+    ///
+    /// Linux has no routing tables by number for a socket: rnc refuses with
+    /// nc.openbsd's words, "no alternate routing table support available".
+    ///
+    /// As nc.openbsd -V on Linux.
+    #[arg(short = 'V', long = "rtable", value_name = "rtable", value_hint = ValueHint::Other, verbatim_doc_comment)]
+    pub rtable: Option<String>,
+
     /// Relay each connection to a target
     ///
     /// Join each connection to TARGET: host:port, [v6addr]:port or
@@ -261,7 +444,6 @@ pub struct Cli {
     #[arg(
         long = "relay",
         value_name = "target",
-        conflicts_with_all = ["exec", "sh_exec"],
         value_hint = ValueHint::Other,
         hide_short_help = true,
         verbatim_doc_comment
@@ -308,7 +490,8 @@ pub struct Cli {
     ///
     /// Listeners admit only peers matching an address, a CIDR range
     /// (10.0.0.0/8, fd00::/8) or a host name; repeatable. Others are closed
-    /// before any byte moves (datagrams dropped). Default: everyone.
+    /// before any byte moves (datagrams dropped). Not with -U (Unix peers
+    /// have no address). Default: everyone.
     ///
     /// As ncat --allow; nc.openbsd and nc.traditional have none.
     #[arg(
@@ -322,7 +505,8 @@ pub struct Cli {
 
     /// Admit only the peers listed in a file
     ///
-    /// As --allow, one entry a line; # starts a comment.
+    /// As --allow, entries separated by white space or new lines (several
+    /// a line, as ncat writes them); # starts a comment; blank lines skip.
     ///
     /// As ncat --allowfile.
     #[arg(
@@ -351,7 +535,8 @@ pub struct Cli {
 
     /// Refuse the peers listed in a file
     ///
-    /// As --deny, one entry a line; # starts a comment.
+    /// As --deny, entries separated by white space or new lines (several
+    /// a line, as ncat writes them); # starts a comment; blank lines skip.
     ///
     /// As ncat --denyfile.
     #[arg(
@@ -414,8 +599,9 @@ pub struct Cli {
     ///
     /// With -l: every line a client sends goes to every other client as
     /// "-> line"; the room is printed on stdout and stdin lines go to all.
-    /// Control bytes other than TAB arrive as \ooo; UTF-8 passes. A client
-    /// more than 1 MiB behind is disconnected. Implies -k.
+    /// Control bytes other than TAB, and bidi controls, arrive as \ooo;
+    /// other UTF-8 passes. A client that stops reading is disconnected
+    /// after --stall-timeout. Implies -k.
     ///
     /// As ncat --chat, with the seed's "-> " format, the room shown on
     /// stdout and no client able to stall the others.
@@ -426,8 +612,8 @@ pub struct Cli {
     ///
     /// With -l: every byte a client sends goes to every other client as it
     /// came (no lines, no prefix, no escaping); stdin goes to all clients
-    /// and the traffic is shown on stdout. A client more than 1 MiB behind
-    /// is disconnected. Implies -k.
+    /// and the traffic is shown on stdout. A client that stops reading is
+    /// disconnected after --stall-timeout. Implies -k.
     ///
     /// As ncat --broker (which does not show the traffic on stdout).
     #[arg(long = "broker", hide_short_help = true, verbatim_doc_comment)]
@@ -455,6 +641,25 @@ pub struct Cli {
         verbatim_doc_comment
     )]
     pub max_conns: Option<String>,
+
+    /// Disconnect a client that takes no data for this long
+    ///
+    /// With -k, --chat and --broker: a client that has bytes waiting for it
+    /// and takes none of them for this long is disconnected (a -v line says
+    /// so), and the others go on. Until then nothing is dropped: while a
+    /// client is behind, rnc stops reading the talkers and stdin. Seconds,
+    /// or a number with ms, s, m or h. Default: 3s.
+    ///
+    /// ncat --chat blocks the whole room on a client that stops reading;
+    /// nc.openbsd and nc.traditional serve one client.
+    #[arg(
+        long = "stall-timeout",
+        value_name = "duration",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub stall_timeout: Option<String>,
 
     /// Speak TLS on the connection
     ///
@@ -619,7 +824,6 @@ pub struct Cli {
     #[arg(
         long = "relay-ssl",
         visible_alias = "relay-tls",
-        requires = "relay",
         hide_short_help = true,
         verbatim_doc_comment
     )]
@@ -653,8 +857,11 @@ pub struct Cli {
 
 /// The end of `-h`: the flags beyond nc's, named so they can be found.
 const AFTER_SHORT_HELP: &str = "\
-More in rnc --help: --echo --chat --chat-names --broker --max-conns --relay -e -c --allow --deny --allowfile --denyfile --parallel --json
-  --ssl --ssl-cert --ssl-key --ssl-trustfile --ssl-pin --ssl-no-verify --ssl-verify --ssl-servername --ssl-alpn --ssl-ciphers --relay-ssl";
+More in rnc --help: --echo --chat --chat-names --broker --max-conns --stall-timeout
+  --relay -e -c --allow --deny --allowfile --denyfile --parallel --json
+  --proxy --proxy-auth --proxy-dns -T -V --ssl --ssl-cert --ssl-key --ssl-trustfile
+  --ssl-pin --ssl-no-verify --ssl-verify --ssl-servername --ssl-alpn --ssl-ciphers
+  --relay-ssl";
 
 /// The end of `--help`: what rnc does, a few examples, where the rest is.
 const AFTER_LONG_HELP: &str = "\

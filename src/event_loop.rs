@@ -30,9 +30,6 @@ const SIGNALS: [i32; 5] = [
     signal_hook::consts::SIGTSTP,
 ];
 
-/// Tokens below this are the loop's own (one per signal); sessions use the rest.
-pub const FIRST_SESSION_TOKEN: usize = 8;
-
 /// What a session wants after a batch of events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -82,6 +79,14 @@ pub fn catch_signals() -> Result<()> {
     Ok(())
 }
 
+/// The sooner of two optional deadlines.
+pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Run a session until it exits or a signal arrives; returns the exit code.
 pub fn run(session: &mut impl Session) -> Result<i32> {
     let mut poll = Poll::new().context("epoll_create")?;
@@ -123,7 +128,7 @@ pub fn run(session: &mut impl Session) -> Result<i32> {
         }
         for ev in events.iter() {
             let Token(t) = ev.token();
-            if t < FIRST_SESSION_TOKEN {
+            if t < crate::token::FIRST_SESSION {
                 if let Some(rx) = sig_readers.get_mut(t) {
                     let mut sink = [0u8; 64];
                     while matches!(rx.read(&mut sink), Ok(n) if n > 0) {}
@@ -157,13 +162,6 @@ pub fn run(session: &mut impl Session) -> Result<i32> {
     }
 }
 
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
 /// The session is done: TLS links still send what it wrote, then close_notify and FIN
 /// (as the kernel would send a plain socket's last bytes after close), for a bounded
 /// time. A signal ends this at once.
@@ -187,7 +185,7 @@ fn drain_links(poll: &mut Poll, events: &mut Events, code: i32) -> Result<i32> {
         for ev in events.iter() {
             match ev.token() {
                 t if tls::owns(t) => tls::on_event(ev),
-                Token(t) if t < FIRST_SESSION_TOKEN && SIGNALS[t] != libc::SIGCHLD => {
+                Token(t) if t < crate::token::FIRST_SESSION && SIGNALS[t] != libc::SIGCHLD => {
                     return Ok(code)
                 }
                 _ => {}

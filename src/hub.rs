@@ -1,55 +1,55 @@
-//! The hub: listeners and many clients on the one event loop, each client with its own
-//! bounded output queue. `--echo` gives every client its own bytes back; `--chat` relays
-//! every client's lines to all the others and to the server's stdout, and the server's
-//! stdin lines to all clients.
+//! The client-set core: every stream listener that serves many clients at once runs
+//! here (`-l -k`, `--echo`, `--chat`, `--broker`). It owns the client table and its
+//! tokens, one bounded queue per client, `--max-conns`, deferred close, the stall and
+//! idle timeouts, the stdio pair, and the `-v` lines about clients. What the bytes mean
+//! is the room's business (`room.rs`); echo is the one kind without a room.
 //!
-//! Nothing here waits for one client. A chat client whose queue would pass `QUEUE_MAX`
-//! is disconnected; an echo client whose echo is not being read is not read from either
-//! (at most one read, `ECHO_READ`, is held for it), so TCP pushes back on it alone.
-//!
-//! The socket type stays at the edge: `Doors` hands over connected, nonblocking stream
-//! sockets as `Conn`s, and the hub only reads, writes, shuts down and closes them.
+//! Flow control, for the kinds that fan out: nothing is ever dropped. While any
+//! client's queue (or stdout's) is longer than `HIGH_WATER`, no source is read (not the
+//! talkers, not stdin), so TCP pushes back on them. A client that takes no bytes for
+//! `--stall-timeout` while bytes wait for it is disconnected, and the room goes on.
+//! An echo client whose echo is not read is simply not read either (at most one read,
+//! `ECHO_READ`, is held for it), so TCP pushes back on it alone.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::time::Instant;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use mio::event::Event;
 use mio::{Interest, Registry, Token};
 
-use crate::buf::{sys_read, sys_write};
-use crate::chat::{self, Command, Framer};
+use crate::buf::{sys_read, sys_write, Queue};
+use crate::config::IoRules;
 use crate::endpoint::Endpoint;
-use crate::event_loop::{Flow, Session};
+use crate::event_loop::{earliest, Flow, Session};
 use crate::listener;
 use crate::net::os_message;
-use crate::stdio;
+use crate::room::{Fanout, Member, Room};
+use crate::stdio_pair::{StdinSource, StdoutSink};
+use crate::token::{self, Tokens};
 
-/// The most bytes queued for one chat client; a client that falls further behind is
-/// disconnected. Also the bound of the server's stdout queue (lines are dropped there).
-pub const QUEUE_MAX: usize = 1024 * 1024;
+/// Sources pause while any queue is longer than this.
+pub const HIGH_WATER: usize = 256 * 1024;
+/// All client queues together: past this, sources pause too (a thousand slow readers
+/// must not each hold `HIGH_WATER`).
+const BUDGET: usize = 32 * 1024 * 1024;
 /// One read from an echo client; also the most held for one whose echo is not read.
-pub const ECHO_READ: usize = 64 * 1024;
-/// One read from a chat client or stdin.
+pub const ECHO_READ: usize = crate::buf::CHUNK;
+/// One read from a chat client (lines are framed from it).
 const CHAT_READ: usize = 16 * 1024;
-/// A step stops reading chat clients once it has this many bytes of lines to deliver,
+/// One read from a broker or `-k` client.
+const RAW_READ: usize = crate::buf::CHUNK;
+/// A step stops reading clients once it has this many bytes of messages to deliver,
 /// so one step adds at most about this much (plus one read) to any queue.
 const STEP_BATCH: usize = 256 * 1024;
-/// Connections accepted per step, so a burst of connects does not starve the clients.
+/// Connections accepted per step, so a burst of connects does not starve the clients;
+/// the rest are taken on the next step, at once.
 const ACCEPT_BATCH: usize = 256;
-/// A drained queue keeps at most this much memory for the next time.
-const KEEP_CAPACITY: usize = 16 * 1024;
 
-/// Tokens of the server's stdin and stdout (below the listeners').
-const STDIN: Token = Token(8);
-const STDOUT: Token = Token(9);
-/// Client tokens start here, above the listeners'.
-const FIRST_CLIENT: usize = 64;
-
-/// A client connection handed to the hub: a connected, nonblocking stream socket.
-pub struct Conn {
+/// A client handed to the hub: a connected, nonblocking stream socket and its name.
+pub struct Arrival {
     pub fd: OwnedFd,
     /// How `-v` and warnings name the client: `HOST PORT`.
     pub label: String,
@@ -60,7 +60,7 @@ pub trait Doors {
     fn owns(&self, t: Token) -> bool;
     fn on_event(&mut self, ev: &Event);
     /// Up to `max` new connections.
-    fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<Conn>>;
+    fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<Arrival>>;
     /// Connections may be waiting that `accept` left for later.
     fn pending(&self) -> bool;
     /// A descriptor came free (after EMFILE).
@@ -73,85 +73,38 @@ pub trait Doors {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HubKind {
     Echo,
-    Chat {
-        names: bool,
-    },
-    /// `--broker`: raw bytes from each client to all others, no framing, no prefix.
-    Broker,
+    Room(Fanout),
 }
 
 /// Settings of a hub beyond its kind.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HubOpts {
     pub max_conns: usize,
-    pub verbose: u8,
-    /// `-d`: the chat server does not read its stdin.
-    pub no_stdin: bool,
-}
-
-/// Bytes waiting to go to one descriptor: `buf[pos..]`.
-#[derive(Default)]
-struct OutQueue {
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl OutQueue {
-    fn len(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    fn is_empty(&self) -> bool {
-        self.pos == self.buf.len()
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(bytes);
-    }
-
-    /// Write until the queue is empty or `ep` would block.
-    fn flush(&mut self, fd: RawFd, ep: &mut Endpoint) -> io::Result<()> {
-        while ep.writable && !self.is_empty() {
-            match sys_write(fd, &self.buf[self.pos..]) {
-                Ok(n) => {
-                    self.pos += n;
-                    if !self.is_empty() {
-                        ep.blocked_write();
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ep.blocked_write(),
-                Err(e) => return Err(e),
-            }
-        }
-        if self.is_empty() {
-            self.pos = 0;
-            self.buf.clear();
-            if self.buf.capacity() > KEEP_CAPACITY {
-                self.buf = Vec::new();
-            }
-        }
-        Ok(())
-    }
+    /// stdin's rules (`-d -C -i -N -q`), for the kinds that read stdin.
+    pub io: IoRules,
+    /// `--stall-timeout`: a client that takes no bytes for this long is disconnected.
+    pub stall: Duration,
+    /// `-w`: a client with no traffic either way for this long is closed.
+    pub idle: Option<Duration>,
 }
 
 struct Client {
     fd: OwnedFd,
     ep: Endpoint,
     label: String,
-    out: OutQueue,
-    /// Chat: the client's unterminated line.
-    framer: Framer,
-    /// Chat with names: the client's name.
-    name: Option<String>,
-    /// Nothing more is read: the client sent FIN (or, in a chat, left the room). It is
+    out: Queue,
+    member: Member,
+    /// Nothing more is read: the client sent FIN (or, in a room, left it). It is
     /// closed once its queue is empty.
     eof: bool,
+    /// FIN sent after stdin's end (`-N`).
+    fin_sent: bool,
     /// In the hub's work list.
     queued: bool,
+    /// The stall clock: the last write, or when bytes started to wait.
+    progress_at: Instant,
+    /// The idle clock (`-w`): the last byte either way.
+    active_at: Instant,
 }
 
 /// Why a client goes.
@@ -159,8 +112,10 @@ enum Leave {
     /// It sent FIN and has its echo (or its last lines).
     Done,
     Error(io::Error),
-    /// Its queue passed `QUEUE_MAX`.
-    Overflow,
+    /// Bytes waited for it and it took none for the stall timeout.
+    Stalled,
+    /// No traffic for `-w`.
+    Idle,
 }
 
 /// What a client's turn found.
@@ -169,264 +124,26 @@ enum Turn {
     Again,
     /// Waits for an event.
     Idle,
+    /// Readable, but not read: the room is full. It goes again when the room has room.
+    Held,
     Gone(Leave),
-}
-
-/// Who gets a chat message.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum To {
-    /// Every client in the room but `except`.
-    Room {
-        except: Option<Token>,
-    },
-    One(Token),
-}
-
-/// One chat message: `batch[start..end]`.
-struct Msg {
-    to: To,
-    start: usize,
-    end: usize,
-    /// Printed on the server's stdout too.
-    stdout: bool,
-}
-
-impl Msg {
-    fn goes_to(&self, t: Token) -> bool {
-        match self.to {
-            To::Room { except } => except != Some(t),
-            To::One(o) => o == t,
-        }
-    }
-}
-
-/// Chat state: the messages of this step, names, and the server's own stdin and stdout.
-struct Room {
-    names: bool,
-    /// `--broker`: each read goes out as it came (no lines, no prefix, no escaping).
-    raw: bool,
-    taken: HashSet<String>,
-    next_user: u64,
-    batch: Vec<u8>,
-    msgs: Vec<Msg>,
-    stdin_ep: Endpoint,
-    stdin_framer: Framer,
-    stdin_done: bool,
-    stdout_ep: Endpoint,
-    stdout: OutQueue,
-    /// stdout failed (its reader left): the chat goes on without it.
-    stdout_gone: bool,
-    /// Lines not printed because stdout was too slow, since the last report.
-    stdout_dropped: u64,
-}
-
-/// The name the server's own lines carry with `--chat-names`.
-const SERVER_NAME: &str = "server";
-
-impl Room {
-    fn new(names: bool, raw: bool, no_stdin: bool) -> Room {
-        let mut taken = HashSet::new();
-        taken.insert(SERVER_NAME.to_string());
-        Room {
-            names,
-            raw,
-            taken,
-            next_user: 1,
-            batch: Vec::new(),
-            msgs: Vec::new(),
-            stdin_ep: Endpoint::new(stdio::STDIN, STDIN),
-            stdin_framer: Framer::default(),
-            stdin_done: no_stdin,
-            stdout_ep: Endpoint::new(stdio::STDOUT, STDOUT),
-            stdout: OutQueue::default(),
-            stdout_gone: false,
-            stdout_dropped: 0,
-        }
-    }
-
-    fn line(&mut self, to: To, stdout: bool, name: Option<&str>, line: &[u8]) {
-        let start = self.batch.len();
-        match self.raw {
-            true => self.batch.extend_from_slice(line),
-            false => chat::relay_line(&mut self.batch, name, line),
-        }
-        let end = self.batch.len();
-        self.msgs.push(Msg {
-            to,
-            start,
-            end,
-            stdout,
-        });
-    }
-
-    fn notice(&mut self, to: To, stdout: bool, text: &str) {
-        let start = self.batch.len();
-        chat::notice(&mut self.batch, text);
-        let end = self.batch.len();
-        self.msgs.push(Msg {
-            to,
-            start,
-            end,
-            stdout,
-        });
-    }
-
-    /// A free default name: `user1`, `user2`, ... skipping names someone chose.
-    fn new_name(&mut self) -> String {
-        loop {
-            let n = format!("user{}", self.next_user);
-            self.next_user += 1;
-            if self.taken.insert(n.clone()) {
-                return n;
-            }
-        }
-    }
-
-    fn join(&mut self, t: Token, c: &mut Client) {
-        if self.names {
-            let name = self.new_name();
-            self.notice(
-                To::Room { except: Some(t) },
-                true,
-                &format!("{name} joined"),
-            );
-            self.notice(
-                To::One(t),
-                false,
-                &format!("you are {name}; /nick NAME renames"),
-            );
-            c.name = Some(name);
-        }
-    }
-
-    /// Bytes as read: framed into lines for the chat, passed on whole for the broker.
-    fn heard(&mut self, t: Token, c: &mut Client, bytes: &[u8]) {
-        if self.raw {
-            self.line(To::Room { except: Some(t) }, true, None, bytes);
-            return;
-        }
-        let mut framer = std::mem::take(&mut c.framer);
-        framer.feed(bytes, |l| self.said(t, c, l));
-        c.framer = framer;
-    }
-
-    /// The client has left the room: its last unterminated line goes out, then the news.
-    fn leave(&mut self, t: Token, c: &mut Client) {
-        let to = To::Room { except: Some(t) };
-        let mut framer = std::mem::take(&mut c.framer);
-        framer.finish(|l| self.line(to, true, c.name.as_deref(), l));
-        if let Some(name) = c.name.take() {
-            self.taken.remove(&name);
-            self.notice(to, true, &format!("{name} left"));
-        }
-    }
-
-    /// A line from client `t`: relayed, or a `/nick` with names on.
-    fn said(&mut self, t: Token, c: &mut Client, line: &[u8]) {
-        let to = To::Room { except: Some(t) };
-        let cmd = match self.names {
-            true => chat::command(line),
-            false => Command::Say,
-        };
-        match cmd {
-            Command::Say => self.line(to, true, c.name.as_deref(), line),
-            Command::BadNick(why) => self.notice(To::One(t), false, why),
-            Command::Nick(new) if c.name.as_deref() == Some(new) => {}
-            Command::Nick(new) if self.taken.contains(new) => {
-                self.notice(To::One(t), false, &format!("{new} is taken"))
-            }
-            Command::Nick(new) => {
-                let old = c.name.replace(new.to_string()).unwrap_or_default();
-                self.taken.remove(&old);
-                self.taken.insert(new.to_string());
-                let text = format!("{old} is now {new}");
-                self.notice(To::Room { except: None }, true, &text);
-            }
-        }
-    }
-
-    /// stdin lines go to every client. One read per step; returns true if more may wait.
-    fn read_stdin(&mut self, scratch: &mut [u8]) -> Result<bool> {
-        if self.stdin_done || !self.stdin_ep.readable {
-            return Ok(false);
-        }
-        let to = To::Room { except: None };
-        let name = self.names.then_some(SERVER_NAME);
-        match sys_read(stdio::STDIN, &mut scratch[..CHAT_READ]) {
-            Ok(0) => {
-                self.stdin_done = true;
-                let mut f = std::mem::take(&mut self.stdin_framer);
-                f.finish(|l| self.line(to, false, name, l));
-                Ok(false)
-            }
-            Ok(n) if self.raw => {
-                self.line(to, false, None, &scratch[..n]);
-                Ok(true)
-            }
-            Ok(n) => {
-                let mut f = std::mem::take(&mut self.stdin_framer);
-                f.feed(&scratch[..n], |l| self.line(to, false, name, l));
-                self.stdin_framer = f;
-                Ok(true)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                self.stdin_ep.blocked_read();
-                Ok(false)
-            }
-            Err(e) => anyhow::bail!("read from stdin failed: {}", os_message(&e)),
-        }
-    }
-
-    /// The messages meant for stdout go into its queue, or are counted as dropped.
-    fn queue_stdout(&mut self) {
-        if self.stdout_gone {
-            return;
-        }
-        for m in &self.msgs {
-            if !m.stdout {
-                continue;
-            }
-            if self.stdout.len() + (m.end - m.start) > QUEUE_MAX {
-                self.stdout_dropped += 1;
-            } else {
-                self.stdout.push(&self.batch[m.start..m.end]);
-            }
-        }
-    }
-
-    fn flush_stdout(&mut self) {
-        if self.stdout_gone {
-            return;
-        }
-        match self.stdout.flush(stdio::STDOUT, &mut self.stdout_ep) {
-            Ok(()) => {}
-            // The reader of our stdout left (`| head`): serve the clients regardless.
-            Err(e) => {
-                if e.kind() != io::ErrorKind::BrokenPipe {
-                    crate::say!("rnc: write to stdout failed: {}", os_message(&e));
-                }
-                self.stdout_gone = true;
-                self.stdout = OutQueue::default();
-            }
-        }
-        if self.stdout.is_empty() && self.stdout_dropped > 0 {
-            crate::say!(
-                "rnc: stdout too slow: {} chat lines not printed",
-                self.stdout_dropped
-            );
-            self.stdout_dropped = 0;
-        }
-    }
 }
 
 pub struct Hub<D: Doors> {
     doors: D,
     opts: HubOpts,
+    tokens: Tokens,
     clients: HashMap<Token, Client>,
-    next_token: usize,
     /// Clients with something to do this step.
     work: Vec<Token>,
     room: Option<Room>,
+    stdin: StdinSource,
+    stdout: StdoutSink,
+    /// Clients with bytes queued.
+    backlog: HashSet<Token>,
+    /// Some readable client was not read because the room was full.
+    held: bool,
+    stdin_ended: bool,
     /// One read's worth of bytes.
     scratch: Vec<u8>,
     /// Clients to close at the end of the step.
@@ -436,17 +153,24 @@ pub struct Hub<D: Doors> {
 impl<D: Doors> Hub<D> {
     pub fn new(doors: D, kind: HubKind, opts: HubOpts) -> Hub<D> {
         let room = match kind {
-            HubKind::Chat { names } => Some(Room::new(names, false, opts.no_stdin)),
-            HubKind::Broker => Some(Room::new(false, true, opts.no_stdin)),
+            HubKind::Room(f) => Some(Room::new(f)),
             HubKind::Echo => None,
         };
+        let mut io = opts.io.clone();
+        // Echo never reads stdin (its clients talk to themselves).
+        io.no_stdin |= room.is_none();
         Hub {
             doors,
+            stdin: StdinSource::new(&io),
+            stdout: StdoutSink::new(),
             opts,
+            tokens: Tokens::new(1),
             clients: HashMap::new(),
-            next_token: FIRST_CLIENT,
             work: Vec::new(),
             room,
+            backlog: HashSet::new(),
+            held: false,
+            stdin_ended: false,
             scratch: vec![0; ECHO_READ],
             gone: Vec::new(),
         }
@@ -455,7 +179,7 @@ impl<D: Doors> Hub<D> {
     fn accept(&mut self, reg: &Registry, now: Instant) -> Result<()> {
         let mut got = self.doors.accept(now, ACCEPT_BATCH)?;
         for c in listener::admit(&mut got, self.clients.len(), self.opts.max_conns) {
-            if self.opts.verbose > 0 {
+            if crate::report::verbose() > 0 {
                 crate::say!(
                     "rnc: --max-conns {} reached: closed {}",
                     self.opts.max_conns,
@@ -464,17 +188,19 @@ impl<D: Doors> Hub<D> {
             }
         }
         for conn in got {
-            let t = Token(self.next_token);
-            self.next_token += 1;
+            let id = self.tokens.take();
+            let t = self.tokens.token(id, 0);
             let mut c = Client {
                 ep: Endpoint::new(conn.fd.as_raw_fd(), t),
                 fd: conn.fd,
                 label: conn.label,
-                out: OutQueue::default(),
-                framer: Framer::default(),
-                name: None,
+                out: Queue::default(),
+                member: Member::default(),
                 eof: false,
+                fin_sent: false,
                 queued: true,
+                progress_at: now,
+                active_at: now,
             };
             // Edge-triggered, registered once for both: a socket not written to until
             // EAGAIN sends no writable edges, and one not read sends no readable ones.
@@ -483,10 +209,11 @@ impl<D: Doors> Hub<D> {
             {
                 // epoll is out of memory: this client cannot be served; the others can.
                 crate::say!("rnc: closed {}: epoll_ctl: {}", c.label, os_message(&e));
+                self.tokens.give_back(id);
                 continue;
             }
             if let Some(room) = &mut self.room {
-                room.join(t, &mut c);
+                room.join(t, &mut c.member);
             }
             self.clients.insert(t, c);
             self.work.push(t);
@@ -494,8 +221,43 @@ impl<D: Doors> Hub<D> {
         Ok(())
     }
 
-    /// Give every client in `work` its turn: read (once) and write.
-    fn turns(&mut self) {
+    /// Sources wait while some queue is long: nothing is dropped, TCP pushes back.
+    /// Also while all client queues together hold more than `BUDGET`.
+    fn paused(&self) -> bool {
+        if self.stdout.len() > HIGH_WATER {
+            return true;
+        }
+        let mut total = 0;
+        for c in self.backlog.iter().filter_map(|t| self.clients.get(t)) {
+            total += c.out.len();
+            if c.out.len() > HIGH_WATER || total > BUDGET {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// stdin's bytes for every client, when the room has room.
+    fn read_stdin(&mut self, now: Instant, paused: bool) -> Result<bool> {
+        let Some(room) = &mut self.room else {
+            return Ok(false);
+        };
+        // Bytes for nobody would be lost: stdin waits for the first client.
+        if self.clients.is_empty() {
+            return Ok(false);
+        }
+        let more = self
+            .stdin
+            .take(now, !paused, usize::MAX, |b| room.stdin_said(b))?;
+        if self.stdin.finished() && !self.stdin_ended {
+            self.stdin_ended = true;
+            room.stdin_ended();
+        }
+        Ok(more)
+    }
+
+    /// Give every client in `work` its turn: write, then read (once) unless paused.
+    fn turns(&mut self, now: Instant, paused: bool) {
         let work = std::mem::take(&mut self.work);
         for t in work {
             let Some(c) = self.clients.get_mut(&t) else {
@@ -503,19 +265,30 @@ impl<D: Doors> Hub<D> {
             };
             c.queued = false;
             let turn = match &mut self.room {
-                None => echo_turn(c, &mut self.scratch),
+                None => echo_turn(c, &mut self.scratch, now),
                 Some(room) => {
-                    // Enough for this step: the rest of the room reads next time.
-                    if room.batch.len() >= STEP_BATCH && !c.eof && c.ep.readable {
-                        Turn::Again
-                    } else {
-                        chat_turn(t, c, room, &mut self.scratch)
-                    }
+                    let full = paused || room.batch.len() >= STEP_BATCH;
+                    room_turn(t, c, room, &mut self.scratch, now, full)
                 }
             };
+            if !self.clients[&t].out.is_empty() {
+                self.backlog.insert(t);
+            } else {
+                self.backlog.remove(&t);
+            }
             match turn {
                 Turn::Again => {
-                    c.queued = true;
+                    if let Some(c) = self.clients.get_mut(&t) {
+                        c.queued = true;
+                    }
+                    self.work.push(t);
+                }
+                Turn::Held if paused => self.held = true,
+                // Only this step's batch is full: the client goes again next step.
+                Turn::Held => {
+                    if let Some(c) = self.clients.get_mut(&t) {
+                        c.queued = true;
+                    }
                     self.work.push(t);
                 }
                 Turn::Idle => {}
@@ -524,8 +297,8 @@ impl<D: Doors> Hub<D> {
         }
     }
 
-    /// Chat: every message of this step to the clients it is for, and to stdout.
-    fn deliver(&mut self) {
+    /// Every message of this step to the clients it is for, and to stdout.
+    fn deliver(&mut self, now: Instant) {
         let Some(room) = &mut self.room else {
             return;
         };
@@ -536,36 +309,83 @@ impl<D: Doors> Hub<D> {
             if c.eof {
                 continue;
             }
+            let was_empty = c.out.is_empty();
             // Runs of consecutive messages for this client go in with one copy.
             let mut run: Option<(usize, usize)> = None;
-            for m in &room.msgs {
-                if m.goes_to(t) {
-                    run = match run {
-                        Some((s, e)) if e == m.start => Some((s, m.end)),
-                        Some((s, e)) => {
-                            c.out.push(&room.batch[s..e]);
-                            Some((m.start, m.end))
-                        }
-                        None => Some((m.start, m.end)),
-                    };
-                }
+            for m in room.msgs.iter().filter(|m| m.goes_to(t)) {
+                run = match run {
+                    Some((s, e)) if e == m.start => Some((s, m.end)),
+                    Some((s, e)) => {
+                        c.out.push(&room.batch[s..e]);
+                        Some((m.start, m.end))
+                    }
+                    None => Some((m.start, m.end)),
+                };
             }
             let Some((s, e)) = run else {
                 continue;
             };
             c.out.push(&room.batch[s..e]);
-            if let Err(e) = c.out.flush(c.fd.as_raw_fd(), &mut c.ep) {
-                self.gone.push((t, Leave::Error(e)));
-            } else if c.out.len() > QUEUE_MAX {
-                self.gone.push((t, Leave::Overflow));
+            if was_empty {
+                c.progress_at = now;
+            }
+            match c.out.flush(&mut c.ep) {
+                Err(e) => self.gone.push((t, Leave::Error(e))),
+                Ok(n) if n > 0 => {
+                    c.progress_at = now;
+                    c.active_at = now;
+                }
+                Ok(_) => {}
+            }
+            if !c.out.is_empty() {
+                self.backlog.insert(t);
             }
         }
-        room.queue_stdout();
-        room.msgs.clear();
-        room.batch.clear();
-        if room.batch.capacity() > STEP_BATCH * 2 {
-            room.batch = Vec::new();
+        for m in room.msgs.iter().filter(|m| m.stdout) {
+            self.stdout.push(&room.batch[m.start..m.end]);
         }
+        room.clear(STEP_BATCH * 2);
+    }
+
+    /// After stdin's end, `-N` sends every client a FIN once its queue is empty.
+    fn send_fins(&mut self) {
+        if !(self.stdin_ended && self.opts.io.send_eof && self.room.is_some()) {
+            return;
+        }
+        for c in self.clients.values_mut() {
+            if !c.fin_sent && c.out.is_empty() {
+                c.fin_sent = true;
+                // SAFETY: shutdown on a socket we own.
+                unsafe { libc::shutdown(c.fd.as_raw_fd(), libc::SHUT_WR) };
+            }
+        }
+    }
+
+    /// Clients past the stall or idle timeout go; returns when the next one would.
+    fn timeouts(&mut self, now: Instant) -> Option<Instant> {
+        let mut next = None;
+        if self.room.is_some() {
+            for t in &self.backlog {
+                let Some(c) = self.clients.get(t) else {
+                    continue;
+                };
+                let at = c.progress_at + self.opts.stall;
+                match now >= at {
+                    true => self.gone.push((*t, Leave::Stalled)),
+                    false => next = earliest(next, Some(at)),
+                }
+            }
+        }
+        if let Some(idle) = self.opts.idle {
+            for (t, c) in &self.clients {
+                let at = c.active_at + idle;
+                match now >= at {
+                    true => self.gone.push((*t, Leave::Idle)),
+                    false => next = earliest(next, Some(at)),
+                }
+            }
+        }
+        next
     }
 
     /// Close the clients that went this step.
@@ -574,66 +394,101 @@ impl<D: Doors> Hub<D> {
             let Some(mut c) = self.clients.remove(&t) else {
                 continue;
             };
+            self.backlog.remove(&t);
             if let Some(room) = &mut self.room {
                 if !c.eof {
-                    room.leave(t, &mut c);
+                    room.leave(t, &mut c.member);
                 }
             }
-            match why {
-                Leave::Done => {
-                    // The peer sent FIN and has everything: FIN back, then close.
-                    // SAFETY: shutdown on a socket we own.
-                    unsafe { libc::shutdown(c.fd.as_raw_fd(), libc::SHUT_WR) };
-                    if self.opts.verbose > 0 {
-                        crate::say!("Connection closed on {}", c.label);
-                    }
-                }
-                Leave::Error(e) => {
-                    if self.opts.verbose > 0 {
-                        crate::say!("Connection closed on {}: {}", c.label, os_message(&e));
-                    }
-                }
-                Leave::Overflow => {
-                    crate::say!(
-                        "rnc: disconnected {}: more than {} KiB queued (not reading)",
-                        c.label,
-                        QUEUE_MAX / 1024
-                    );
-                    // Abort (RST): the kernel drops what it still holds for the client
-                    // instead of trickling it out after the close.
-                    let off = libc::linger {
-                        l_onoff: 1,
-                        l_linger: 0,
-                    };
-                    // SAFETY: setsockopt on a socket we own, with a valid linger struct.
-                    unsafe {
-                        libc::setsockopt(
-                            c.fd.as_raw_fd(),
-                            libc::SOL_SOCKET,
-                            libc::SO_LINGER,
-                            (&off as *const libc::linger).cast(),
-                            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-                        )
-                    };
-                }
-            }
+            say_leave(&c, &why, crate::report::verbose(), self.opts.stall);
             c.ep.release(reg);
+            if let Some((id, _)) = self.tokens.owner(t) {
+                self.tokens.give_back(id);
+            }
             self.doors.resume();
+        }
+    }
+
+    /// The sources were paused and are not now: every client that may have bytes to
+    /// read gets a turn (their readable edges were not consumed).
+    fn resume_sources(&mut self) {
+        for (&t, c) in &mut self.clients {
+            if c.ep.readable && !c.eof && !c.queued {
+                c.queued = true;
+                self.work.push(t);
+            }
+        }
+    }
+
+    /// stdout's turn; `Some(code)` when the session ends because of it.
+    fn flush_stdout(&mut self) -> Result<Option<i32>> {
+        let Some(e) = self.stdout.flush() else {
+            return Ok(None);
+        };
+        let stdio_kind = self.room.as_ref().is_some_and(|r| r.kind == Fanout::Stdio);
+        match (e.kind() == io::ErrorKind::BrokenPipe, stdio_kind) {
+            // The reader of our stdout is gone: nc stops quietly.
+            (true, true) => Ok(Some(0)),
+            (false, true) => anyhow::bail!("write to stdout failed: {}", os_message(&e)),
+            // A room only shows its traffic on stdout: it goes on without it.
+            (true, false) => Ok(None),
+            (false, false) => {
+                crate::say!("rnc: write to stdout failed: {}", os_message(&e));
+                Ok(None)
+            }
+        }
+    }
+
+    /// `-q`: the session ends this long after stdin's end.
+    fn quit_at(&self) -> Option<Instant> {
+        let q = self.opts.io.quit_after_eof?;
+        Some(self.stdin.done_at? + q)
+    }
+}
+
+/// The `-v` line (or the warning) for a client that goes, and how it goes: FIN after
+/// a clean end, RST when it stalled (the kernel drops what it still holds for it).
+fn say_leave(c: &Client, why: &Leave, verbose: u8, stall: Duration) {
+    match why {
+        Leave::Done | Leave::Idle => {
+            // SAFETY: shutdown on a socket we own.
+            unsafe { libc::shutdown(c.fd.as_raw_fd(), libc::SHUT_WR) };
+            if verbose > 0 {
+                crate::say!("Connection closed on {}", c.label);
+            }
+        }
+        Leave::Error(e) => {
+            if verbose > 0 {
+                crate::say!("Connection closed on {}: {}", c.label, os_message(e));
+            }
+        }
+        Leave::Stalled => {
+            if verbose > 0 {
+                crate::say!(
+                    "rnc: disconnected {}: took no data for {} ms (--stall-timeout)",
+                    c.label,
+                    stall.as_millis()
+                );
+            }
+            crate::net::abort_on_close(&c.fd);
         }
     }
 }
 
 /// An echo client's turn: what is held goes out first; only then is more read, and it
 /// goes straight back, keeping only what the socket would not take.
-fn echo_turn(c: &mut Client, scratch: &mut [u8]) -> Turn {
+fn echo_turn(c: &mut Client, scratch: &mut [u8], now: Instant) -> Turn {
     let fd = c.fd.as_raw_fd();
-    if let Err(e) = c.out.flush(fd, &mut c.ep) {
-        return Turn::Gone(Leave::Error(e));
+    match c.out.flush(&mut c.ep) {
+        Err(e) => return Turn::Gone(Leave::Error(e)),
+        Ok(n) if n > 0 => c.active_at = now,
+        Ok(_) => {}
     }
     if c.out.is_empty() && !c.eof && c.ep.readable {
         match sys_read(fd, &mut scratch[..ECHO_READ]) {
             Ok(0) => c.eof = true,
             Ok(n) => {
+                c.active_at = now;
                 let mut sent = 0;
                 if c.ep.writable {
                     match sys_write(fd, &scratch[..n]) {
@@ -664,20 +519,40 @@ fn echo_turn(c: &mut Client, scratch: &mut [u8]) -> Turn {
     }
 }
 
-/// A chat client's turn: flush its queue, then read once and frame lines into the room.
-fn chat_turn(t: Token, c: &mut Client, room: &mut Room, scratch: &mut [u8]) -> Turn {
+/// A room client's turn: flush its queue, then (unless the room is full) read once
+/// and hand the bytes to the room.
+fn room_turn(
+    t: Token,
+    c: &mut Client,
+    room: &mut Room,
+    scratch: &mut [u8],
+    now: Instant,
+    full: bool,
+) -> Turn {
     let fd = c.fd.as_raw_fd();
-    if let Err(e) = c.out.flush(fd, &mut c.ep) {
-        return Turn::Gone(Leave::Error(e));
+    match c.out.flush(&mut c.ep) {
+        Err(e) => return Turn::Gone(Leave::Error(e)),
+        Ok(n) if n > 0 => {
+            c.progress_at = now;
+            c.active_at = now;
+        }
+        Ok(_) => {}
     }
-    if !c.eof && c.ep.readable {
-        match sys_read(fd, &mut scratch[..CHAT_READ]) {
+    if !c.eof && c.ep.readable && !full {
+        let want = match room.kind {
+            Fanout::Chat { .. } => CHAT_READ,
+            Fanout::Broker | Fanout::Stdio => RAW_READ,
+        };
+        match sys_read(fd, &mut scratch[..want]) {
             Ok(0) => {
                 // FIN: the client leaves the room now; it is closed once it has its queue.
                 c.eof = true;
-                room.leave(t, c);
+                room.leave(t, &mut c.member);
             }
-            Ok(n) => room.heard(t, c, &scratch[..n]),
+            Ok(n) => {
+                c.active_at = now;
+                room.heard(t, &mut c.member, &scratch[..n]);
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.ep.blocked_read(),
             Err(e) => return Turn::Gone(Leave::Error(e)),
         }
@@ -685,24 +560,14 @@ fn chat_turn(t: Token, c: &mut Client, room: &mut Room, scratch: &mut [u8]) -> T
     if c.eof && c.out.is_empty() {
         return Turn::Gone(Leave::Done);
     }
-    if !c.eof && c.ep.readable {
-        Turn::Again
-    } else {
-        Turn::Idle
+    match (!c.eof && c.ep.readable, full) {
+        (true, false) => Turn::Again,
+        (true, true) => Turn::Held,
+        (false, _) => Turn::Idle,
     }
 }
 
 impl<D: Doors> Session for Hub<D> {
-    fn start(&mut self, reg: &Registry) -> Result<()> {
-        if let Some(room) = &mut self.room {
-            if !room.stdin_done {
-                room.stdin_ep.set_interest(reg, Some(Interest::READABLE))?;
-            }
-            room.stdout_ep.set_interest(reg, Some(Interest::WRITABLE))?;
-        }
-        Ok(())
-    }
-
     fn on_event(&mut self, _reg: &Registry, ev: &Event) -> Result<()> {
         let t = ev.token();
         if let Some(c) = self.clients.get_mut(&t) {
@@ -713,39 +578,57 @@ impl<D: Doors> Session for Hub<D> {
             }
         } else if self.doors.owns(t) {
             self.doors.on_event(ev);
-        } else if let Some(room) = &mut self.room {
-            match t {
-                STDIN => room.stdin_ep.on_event(ev),
-                STDOUT => room.stdout_ep.on_event(ev),
-                _ => {} // Sporadic events happen (mio docs): ignore unknown tokens.
-            }
+        } else if t == token::STDIN {
+            self.stdin.on_event(ev);
+        } else if t == token::STDOUT {
+            self.stdout.on_event(ev);
         }
+        // Sporadic events happen (mio docs): unknown tokens are ignored.
         Ok(())
     }
 
     fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow> {
         self.accept(reg, now)?;
-        let mut stdin_more = false;
-        if let Some(room) = &mut self.room {
-            stdin_more = room.read_stdin(&mut self.scratch)?;
-        }
-        self.turns();
-        // Leaving can say something to the room, which can overflow someone else.
+        let paused = self.paused();
+        let stdin_more = self.read_stdin(now, paused)?;
+        self.turns(now, paused);
+        // Leaving can say something to the room, which can end someone else.
         loop {
-            self.deliver();
+            self.deliver(now);
             if self.gone.is_empty() {
                 break;
             }
             self.close_gone(reg);
         }
-        if let Some(room) = &mut self.room {
-            room.flush_stdout();
-            if room.stdin_done {
-                room.stdin_ep.release(reg);
-            }
+        if let Some(code) = self.flush_stdout()? {
+            return Ok(Flow::Exit(code));
         }
-        let paused = self.doors.arm(reg)?;
-        let busy = !self.work.is_empty() || stdin_more || self.doors.pending();
-        Ok(Flow::Wait(if busy { Some(now) } else { paused }))
+        self.send_fins();
+        let next = self.timeouts(now);
+        self.close_gone(reg);
+        self.deliver(now);
+        let quit = self.quit_at();
+        if quit.is_some_and(|q| now >= q) {
+            return Ok(Flow::Exit(0));
+        }
+        let paused = self.paused();
+        let mut resumed = false;
+        if self.held && !paused {
+            self.held = false;
+            self.resume_sources();
+            resumed = true;
+        }
+        let stdin_wanted = self.room.is_some() && !paused && !self.clients.is_empty();
+        self.stdin.arm(reg, stdin_wanted)?;
+        self.stdout.arm(reg)?;
+        let paused_doors = self.doors.arm(reg)?;
+        let busy = !self.work.is_empty() || stdin_more || resumed || self.doors.pending();
+        if busy {
+            return Ok(Flow::Wait(Some(now)));
+        }
+        let wake = [paused_doors, next, quit, self.stdin.deadline()]
+            .into_iter()
+            .fold(None, earliest);
+        Ok(Flow::Wait(wake))
     }
 }

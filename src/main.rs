@@ -5,7 +5,12 @@
 //! - `access`: `--allow`/`--deny` rules.
 //! - `config`: `Cli` → `Config`, nc's conflict checks.
 //! - `net`: resolve, connect, bind, nc's `-v` wording.
+//! - `fdpass`: `-F`, the connected socket sent over stdout with SCM_RIGHTS.
 //! - `ports`: the port lists, ranges and service names of `-z`.
+//! - `child`: the processes of `--exec`/`--sh-exec`, and ending them all at exit.
+//! - `proxy/`: the SOCKS4, SOCKS5 and HTTP CONNECT client handshakes (`-x`, `--proxy`).
+//! - `secret`: passwords from the environment or the terminal (`-P`, `-S`).
+//! - `sockopt`: nc.openbsd's socket flags (-T -I -O -M -m -b -S -V), parsed and applied.
 //! - `stdio`: stdin/stdout kinds and the O_NONBLOCK guard.
 //! - `buf`: bounded queues (splice pipe or memory); `pump`: one direction with EOF.
 //! - `endpoint`: one descriptor's readiness and registration.
@@ -25,20 +30,29 @@ mod access;
 mod bridge;
 mod buf;
 mod chat;
+mod child;
 mod cli;
 mod config;
 mod conn;
 mod endpoint;
 mod event_loop;
+mod fdpass;
+mod flags;
 mod hub;
 mod listener;
 mod mode;
 mod net;
 mod ports;
+mod proxy;
 mod pump;
 mod report;
+mod room;
+mod secret;
+mod sockopt;
 mod stdio;
+mod stdio_pair;
 mod tls;
+mod token;
 mod unix;
 
 use std::process::ExitCode;
@@ -48,6 +62,9 @@ use clap::Parser;
 fn main() -> ExitCode {
     stdio::fill_closed_std_fds();
     stdio::raise_nofile_limit();
+    // Dropped last, on every way out (signals end the loop normally): no child of
+    // --exec outlives rnc.
+    let _children = child::EndAllOnDrop;
     let code = match cli::Cli::try_parse() {
         Err(e) if e.use_stderr() => {
             say!("rnc: {}", clap_one_line(&e));
@@ -58,7 +75,10 @@ fn main() -> ExitCode {
             let _ = e.print();
             0
         }
-        Ok(cli) => match config::Config::from_cli(cli).and_then(|cfg| mode::run(&cfg)) {
+        Ok(cli) => match config::Config::from_cli(cli)
+            .and_then(config::Config::resolve)
+            .and_then(|cfg| mode::run(&cfg))
+        {
             Ok(code) => code,
             Err(e) => {
                 say!("rnc: {}", error_line(&e));

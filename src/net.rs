@@ -178,6 +178,8 @@ pub fn succeeded_line(host: &str, addr: &SocketAddr, proto: &str, numeric: bool)
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SockOpts {
     pub so_debug: bool,
+    /// nc.openbsd's socket flags (-T -I -O -M -m -b -S).
+    pub tune: crate::sockopt::Tune,
     /// SO_REUSEPORT on bound UDP sockets, so that per-peer sockets (`-u -l --exec`)
     /// can share the port.
     pub reuse_port: bool,
@@ -193,7 +195,23 @@ fn new_socket(addr: &SocketAddr, opts: SockOpts) -> Result<Socket> {
     if opts.so_debug {
         set_so_debug(&sock).context("setsockopt SO_DEBUG")?;
     }
+    opts.tune.apply(&sock, addr.is_ipv6(), Some(addr))?;
     Ok(sock)
+}
+
+/// Out of descriptors, or of memory for sockets: a pause, not a failure (accept and
+/// the scan wait for something to close, then go on).
+pub fn out_of_resources(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Close with a reset (SO_LINGER 0): the kernel drops what it still holds for the
+/// peer instead of trickling it out after the close.
+pub fn abort_on_close(fd: &impl std::os::fd::AsFd) {
+    let _ = socket2::SockRef::from(fd).set_linger(Some(std::time::Duration::ZERO));
 }
 
 pub fn set_so_debug(sock: &Socket) -> io::Result<()> {
@@ -273,6 +291,7 @@ pub fn listen_on(addr: &SocketAddr, opts: SockOpts) -> Result<std::net::TcpListe
 pub fn udp_peer_socket(local: &SocketAddr, peer: &SocketAddr) -> Result<std::net::UdpSocket> {
     let opts = SockOpts {
         so_debug: false,
+        tune: Default::default(),
         reuse_port: true,
     };
     let sock = bound_socket(local, Type::DGRAM, Protocol::UDP, opts)?;
@@ -292,6 +311,7 @@ fn bound_socket(addr: &SocketAddr, ty: Type, proto: Protocol, opts: SockOpts) ->
     if opts.so_debug {
         set_so_debug(&sock).context("setsockopt SO_DEBUG")?;
     }
+    opts.tune.apply(&sock, addr.is_ipv6(), None)?;
     sock.set_reuse_address(true)
         .context("setsockopt SO_REUSEADDR")?;
     if opts.reuse_port {

@@ -5,7 +5,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::buf::{Buffer, MemBuf, PipeBuf, Step, MEM_CAP};
+use crate::buf::{Buffer, MemBuf, PipeBuf, Step, DATAGRAM_ROOM, MEM_CAP};
 use crate::endpoint::Endpoint;
 use crate::stdio::FdKind;
 
@@ -36,8 +36,6 @@ pub enum Framing {
 
 /// The largest UDP payload over IPv4; a read for one datagram never takes more.
 pub const MAX_DATAGRAM: usize = 65507;
-/// Room a receive needs so that no datagram is truncated.
-const DATAGRAM_ROOM: usize = 65536;
 
 pub struct Pump {
     buf: Buffer,

@@ -24,3 +24,25 @@ macro_rules! say {
         $crate::report::line(format_args!($($arg)*))
     };
 }
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+/// `-v`'s count and `-n`, set once from the command line: every part of rnc asks here
+/// instead of carrying its own copies.
+static VERBOSE: AtomicU8 = AtomicU8::new(0);
+static NUMERIC: AtomicBool = AtomicBool::new(false);
+
+pub fn init(verbose: u8, numeric: bool) {
+    VERBOSE.store(verbose, Ordering::Relaxed);
+    NUMERIC.store(numeric, Ordering::Relaxed);
+}
+
+/// How many `-v` were given.
+pub fn verbose() -> u8 {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
+/// `-n`: addresses in messages stay numeric (no reverse lookups).
+pub fn numeric() -> bool {
+    NUMERIC.load(Ordering::Relaxed)
+}

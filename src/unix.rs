@@ -116,6 +116,11 @@ pub fn listen_stream(addr: &UnixAddr) -> Result<(UnixListener, Option<SocketFile
         UnixStream::connect_addr(sa).is_ok()
     })?;
     l.set_nonblocking(true).context("fcntl O_NONBLOCK")?;
+    // The system's maximum backlog, as for TCP: clients that come while rnc is busy
+    // (or stopped) wait in the kernel instead of failing.
+    socket2::SockRef::from(&l)
+        .listen(i32::MAX)
+        .context("listen")?;
     Ok((l, f))
 }
 
@@ -134,16 +139,24 @@ pub fn connect_stream(addr: &UnixAddr) -> Result<UnixStream> {
     UnixStream::connect_addr(&sa).with_context(|| format!("connect to {addr} failed"))
 }
 
-/// A datagram client needs an address of its own for replies to come back: the kernel
-/// gives it a unique abstract one (autobind), so no file is left behind.
-pub fn connect_dgram(addr: &UnixAddr) -> Result<UnixDatagram> {
+/// A datagram client needs an address of its own for replies to come back: `-s PATH`
+/// (bound as nc.openbsd does, a stale file replaced, the file removed at exit with the
+/// returned `SocketFile`), or else a unique abstract one from the kernel (autobind), so
+/// no file is left behind.
+pub fn connect_dgram(
+    addr: &UnixAddr,
+    source: Option<&UnixAddr>,
+) -> Result<(UnixDatagram, Option<SocketFile>)> {
     let sa = addr
         .to_std()
         .with_context(|| format!("bad socket address {addr}"))?;
-    let sock = autobound_dgram().context("bind (autobind)")?;
+    let (sock, file) = match source {
+        Some(src) => bind_dgram(src)?,
+        None => (autobound_dgram().context("bind (autobind)")?, None),
+    };
     sock.connect_addr(&sa)
         .with_context(|| format!("connect to {addr} failed"))?;
-    Ok(sock)
+    Ok((sock, file))
 }
 
 fn autobound_dgram() -> io::Result<UnixDatagram> {

@@ -160,47 +160,105 @@ fn names_announce_and_nick_renames() {
 
 #[test]
 fn a_client_that_does_not_read_is_disconnected_and_slows_nobody() {
-    let (mut r, port, _) = room(&[], 0);
+    let (mut r, port, _) = room(&["--stall-timeout", "1s"], 0);
     // The stalled client: small receive buffer, never reads.
     let stalled = connect(port);
     shrink_rcvbuf(&stalled);
     let mut reader = connect(port);
-    let mut sender = connect(port);
+    let sender = connect(port);
     r.wait_err_count("Connection received on", 3, SECS5);
 
-    // 16 MiB of lines, far past the stalled client's 1 MiB queue. The sender stays
-    // within 512 KiB of what the reader has, as a person in a chat would: the reader is
-    // never the one that falls behind.
+    // 16 MiB of lines, far past what the stalled client's socket holds. The room waits
+    // for it (nothing is dropped) until the stall timeout, then goes on without it.
     let line = format!("{}\n", "z".repeat(99));
     let block = line.repeat(1000);
     let blocks = 16 * 1024 * 1024 / block.len();
     let want = blocks * 1000 * (3 + 100);
-    let (mut sent, mut got) = (0, 0);
-    let mut buf = vec![0u8; 256 * 1024];
-    let end = Instant::now() + Duration::from_secs(30);
-    while got < want {
-        assert!(Instant::now() < end, "reader got {got}/{want} bytes");
-        if sent < blocks && sent * 1000 * 103 < got + 512 * 1024 {
+    let feeder = thread::spawn(move || {
+        let mut sender = sender;
+        for _ in 0..blocks {
             sender.write_all(block.as_bytes()).unwrap();
-            sent += 1;
-            continue;
         }
-        let n = reader.read(&mut buf).unwrap();
-        assert!(n > 0, "reader closed after {got} bytes");
-        assert!(buf[..n]
-            .iter()
-            .all(|&b| matches!(b, b'z' | b'-' | b'>' | b' ' | b'\n')));
-        got += n;
-    }
+        sender
+    });
+    let got = read_all_checked(&mut reader, want, |b| {
+        matches!(b, b'z' | b'-' | b'>' | b' ' | b'\n')
+    });
     assert_eq!(got, want);
-    r.wait_err("more than 1024 KiB queued (not reading)", SECS5);
+    let _sender = feeder.join().unwrap();
+    r.wait_err("took no data for 1000 ms (--stall-timeout)", SECS5);
     assert!(
         r.peak_rss_kb() < 48 * 1024,
         "peak RSS {} KiB",
         r.peak_rss_kb()
     );
-    // The stalled client finds its connection closed after what was queued.
+    // The stalled client finds its connection closed.
     assert!(closed_after_draining(stalled, SECS10));
+}
+
+/// A client that reads, however slowly, gets every byte: the talker is held back.
+#[test]
+fn a_slow_reader_gets_every_byte_in_chat_and_broker() {
+    for kind in ["--chat", "--broker"] {
+        let (mut r, port) = server(&[kind]);
+        let mut slow = connect(port);
+        let talker = connect(port);
+        r.wait_err_count("Connection received on", 2, SECS5);
+        let data = random_bytes(8 * 1024 * 1024, 5)
+            .iter()
+            .map(|b| b'a' + b % 26)
+            .collect::<Vec<u8>>();
+        let lines: Vec<u8> = data
+            .chunks(99)
+            .flat_map(|c| c.iter().copied().chain([b'\n']))
+            .collect();
+        let want: Vec<u8> = match kind {
+            "--chat" => lines
+                .split_inclusive(|&b| b == b'\n')
+                .flat_map(|l| b"-> ".iter().copied().chain(l.iter().copied()))
+                .collect(),
+            _ => lines.clone(),
+        };
+        let feeder = thread::spawn(move || {
+            let mut talker = talker;
+            talker.write_all(&lines).unwrap();
+            talker
+        });
+        let mut got = Vec::with_capacity(want.len());
+        let mut buf = vec![0u8; 64 * 1024];
+        let end = Instant::now() + Duration::from_secs(60);
+        while got.len() < want.len() {
+            assert!(
+                Instant::now() < end,
+                "{kind}: got {}/{}",
+                got.len(),
+                want.len()
+            );
+            let n = slow.read(&mut buf).unwrap();
+            assert!(n > 0, "{kind}: closed after {} bytes", got.len());
+            got.extend_from_slice(&buf[..n]);
+            // A reader a little slower than the talker.
+            thread::sleep(Duration::from_micros(200));
+        }
+        assert!(got == want, "{kind}: bytes differ");
+        drop(feeder.join().unwrap());
+        assert!(r.running());
+    }
+}
+
+/// Read until `want` bytes came, each passing `ok`; panics on a close or after 30 s.
+fn read_all_checked(c: &mut TcpStream, want: usize, ok: impl Fn(u8) -> bool) -> usize {
+    let mut got = 0;
+    let mut buf = vec![0u8; 256 * 1024];
+    let end = Instant::now() + Duration::from_secs(30);
+    while got < want {
+        assert!(Instant::now() < end, "reader got {got}/{want} bytes");
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "reader closed after {got} bytes");
+        assert!(buf[..n].iter().all(|&b| ok(b)));
+        got += n;
+    }
+    got
 }
 
 fn shrink_rcvbuf(s: &TcpStream) {
@@ -295,4 +353,24 @@ fn a_client_that_never_speaks_stays_and_hears_everything() {
     assert_eq!(String::from_utf8_lossy(&heard), want);
     assert!(r.running());
     let _ = port;
+}
+
+#[test]
+fn bidi_controls_are_escaped_in_lines_and_refused_in_names() {
+    let (mut r, port, mut c) = room(&["--chat-names"], 1);
+    expect(&mut c[0], b"-> * you are user1; /nick NAME renames\n");
+    c.push(connect(port));
+    r.wait_err_count("Connection received on", 2, SECS5);
+    expect(&mut c[1], b"-> * you are user2; /nick NAME renames\n");
+    expect(&mut c[0], b"-> * user2 joined\n");
+    // U+202E would show "txt.exe" as "exe.txt"; it arrives as visible octal escapes.
+    c[0].write_all("see \u{202e}txt.exe\n".as_bytes()).unwrap();
+    expect(&mut c[1], b"-> [user1] see \\342\\200\\256txt.exe\n");
+    c[0].write_all("/nick ad\u{2067}min\n".as_bytes()).unwrap();
+    expect(
+        &mut c[0],
+        b"-> * names have no spaces, brackets, control or bidi characters\n",
+    );
+    c[0].write_all(b"still user1\n").unwrap();
+    expect(&mut c[1], b"-> [user1] still user1\n");
 }

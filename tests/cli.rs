@@ -30,7 +30,7 @@ fn bad_ports_and_flags_name_the_value() {
     one_error_line(&["127.0.0.1", "70000"], "70000");
     one_error_line(&["127.0.0.1", "abc"], "abc");
     one_error_line(&["-l", "99999"], "99999");
-    one_error_line(&["-x", "127.0.0.1", "1"], "-x");
+    one_error_line(&["-j", "127.0.0.1", "1"], "-j");
     one_error_line(&["-w", "soon", "127.0.0.1", "1"], "soon");
     one_error_line(&["-4", "-6", "127.0.0.1", "1"], "--ipv6");
     one_error_line(

@@ -325,3 +325,79 @@ fn ctrl_z_gives_the_terminal_its_flags_back() {
     assert_eq!(r.code(SECS5), 143);
     assert!(!nonblocking(&mine));
 }
+
+/// A pipe whose read end is already closed: writes to it fail with EPIPE.
+fn widowed_pipe() -> OwnedFd {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 fills two fresh descriptors, owned below.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both are ours; the read end is closed at once.
+    unsafe {
+        drop(OwnedFd::from_raw_fd(fds[0]));
+        OwnedFd::from_raw_fd(fds[1])
+    }
+}
+
+/// Wait for rnc with a deadline; its exit code (a signal death fails).
+fn exit_code(child: &mut std::process::Child, within: Duration) -> i32 {
+    let end = Instant::now() + within;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code().expect("exited, not killed");
+        }
+        assert!(Instant::now() < end, "rnc still running");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn stderr_whose_reader_is_gone_changes_nothing() {
+    // Bad input: the error line cannot be written; still exit 1, never a panic (101).
+    for args in [
+        &["127.0.0.1", "99999"][..],
+        &["-l"][..],
+        &["--no-such-flag"][..],
+    ] {
+        let mut child = Command::new(bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(widowed_pipe())
+            .spawn()
+            .unwrap();
+        assert_eq!(exit_code(&mut child, SECS5), 1, "{args:?}");
+    }
+    // A -v listener with a client: every -v line fails, the bytes still flow, exit 0.
+    let dir = std::env::temp_dir().join(format!("rnc-widowed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s");
+    let mut child = Command::new(bin())
+        .args(["-v", "-l", "-U", path.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(widowed_pipe())
+        .spawn()
+        .unwrap();
+    let end = Instant::now() + SECS5;
+    let mut c = loop {
+        match std::os::unix::net::UnixStream::connect(&path) {
+            Ok(c) => break c,
+            Err(_) => {
+                assert!(Instant::now() < end, "the listener never came up");
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
+    };
+    c.write_all(b"through\n").unwrap();
+    drop(c);
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(out, "through\n");
+    assert_eq!(exit_code(&mut child, SECS5), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::net::{Shutdown, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::util::*;
 
@@ -143,4 +143,27 @@ fn keep_open_max_conns_closes_extra_clients() {
     assert!(sees_eof(&mut b, SECS5));
     a.write_all(b"a stays\n").unwrap();
     assert_eq!(r.read_out(8, SECS5), b"a stays\n");
+}
+
+#[test]
+fn dash_w_drops_an_idle_client_and_exits_0() {
+    // nc.openbsd: `nc -l -w 1 PORT > file` ends 1 s after the client goes quiet.
+    let (mut r, port) = listener(&["-w", "1"]);
+    let mut c = connect(port);
+    c.write_all(b"data\n").unwrap();
+    assert_eq!(r.read_out(5, SECS5), b"data\n");
+    let quiet = Instant::now();
+    assert_eq!(r.code(SECS5), 0, "stderr {:?}", r.err_lines);
+    assert!(
+        quiet.elapsed() >= Duration::from_millis(900),
+        "not before -w"
+    );
+    assert!(sees_eof(&mut c, SECS5), "the client is closed");
+    // UDP as well: the first sender's bridge ends after -w of silence.
+    let mut r = rnc(["-v", "-n", "-u", "-l", "-w", "1", "127.0.0.1", "0"]).spawn();
+    let port = r.bound_port();
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.send_to(b"dgram\n", ("127.0.0.1", port)).unwrap();
+    assert_eq!(r.read_out(6, SECS5), b"dgram\n");
+    assert_eq!(r.code(SECS5), 0);
 }

@@ -275,3 +275,115 @@ fn reset_mid_relay_closes_that_link_only() {
     let mut u2 = accept(&up, SECS5);
     assert_eq!(read_n(&mut u2, 4), b"next");
 }
+
+#[test]
+fn single_client_relay_failure_exits_1() {
+    // A Unix target that is not there fails at once, before any connect is pending.
+    let dir = std::env::temp_dir().join(format!("rnc-relay-gone-{}", std::process::id()));
+    let target = format!("unix:{}/none.sock", dir.display());
+    let (mut r, port) = listener(&["--relay", &target]);
+    let mut c = connect(port);
+    let _ = read_to_end(&mut c);
+    assert_eq!(r.code(SECS5), 1, "stderr {:?}", r.err_lines);
+    r.wait_err("No such file or directory", SECS5);
+}
+
+#[test]
+fn exec_of_a_missing_program_is_an_error_line_and_exit_1() {
+    let plain = std::env::temp_dir().join(format!("rnc-not-exec-{}", std::process::id()));
+    std::fs::write(&plain, "echo hi\n").unwrap();
+    let plain = plain.to_str().unwrap().to_string();
+    for prog in ["/nonexistent/prog", plain.as_str()] {
+        let (mut r, port) = listener(&["-e", prog]);
+        let mut c = connect(port);
+        assert!(read_to_end(&mut c).is_empty());
+        assert_eq!(r.code(SECS5), 1, "stderr {:?}", r.err_lines);
+        let want = match prog {
+            "/nonexistent/prog" => "rnc: exec /nonexistent/prog: No such file or directory",
+            _ => &format!("rnc: exec {plain}: Permission denied"),
+        };
+        assert!(r.err_lines.iter().any(|l| l == want), "{:?}", r.err_lines);
+        assert!(
+            !r.err_lines.iter().any(|l| l.contains("fatal")),
+            "{:?}",
+            r.err_lines
+        );
+    }
+    let _ = std::fs::remove_file(&plain);
+    // Connect mode: the connection rnc made is the client.
+    let (l, p) = peer_listener();
+    let mut r = rnc(["-n", "127.0.0.1", &p.to_string(), "-e", "/nonexistent/prog"]).spawn();
+    let _s = accept(&l, SECS5);
+    assert_eq!(r.code(SECS5), 1);
+    r.wait_err(
+        "rnc: exec /nonexistent/prog: No such file or directory",
+        SECS5,
+    );
+}
+
+#[test]
+fn exec_failure_with_k_closes_that_client_and_goes_on() {
+    let mut r = rnc([
+        "-n",
+        "-k",
+        "-l",
+        "127.0.0.1",
+        "0",
+        "-e",
+        "/nonexistent/prog",
+        "-v",
+    ])
+    .spawn();
+    let port = r.listen_port();
+    for n in 1..=2 {
+        let mut c = connect(port);
+        assert!(read_to_end(&mut c).is_empty());
+        r.wait_err_count(
+            "exec /nonexistent/prog: No such file or directory",
+            n,
+            SECS5,
+        );
+    }
+    assert!(r.running(), "the server goes on");
+}
+
+/// Wait until `pid` is gone (or a zombie about to be reaped by init); false at the deadline.
+fn process_gone(pid: i32, within: Duration) -> bool {
+    let end = Instant::now() + within;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
+        if stat.is_empty() || state == Some('Z') {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn children_end_with_rnc_on_every_signal() {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        // The shell and a grandchild it starts: both must go.
+        let (mut r, port) = server(&["-c", "sleep 60 & echo $$ $!; wait"]);
+        let mut c = connect(port);
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        while !line.ends_with(b"\n") {
+            assert_eq!(c.read(&mut b).unwrap(), 1, "the child's pids");
+            line.push(b[0]);
+        }
+        let pids: Vec<i32> = String::from_utf8(line)
+            .unwrap()
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        r.signal(sig);
+        assert_eq!(r.code(SECS10), 128 + sig);
+        for pid in pids {
+            assert!(process_gone(pid, SECS5), "child {pid} outlived rnc ({sig})");
+        }
+    }
+}

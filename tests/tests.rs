@@ -3,16 +3,24 @@
 
 mod util;
 
+mod bin;
+
 mod access;
 mod chat;
 mod cli;
 mod connect;
+mod core;
 mod docs;
 mod echo;
 mod faults;
+mod fdpass;
+mod flag_effects;
+mod flags;
 mod listen;
+mod proxy;
 mod relay;
 mod scan;
+mod sockopt;
 mod tls;
 mod udp;
 mod unix;

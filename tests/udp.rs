@@ -218,3 +218,83 @@ fn exec_child_environment_over_udp() {
     a.send_to(b"again\n", ("127.0.0.1", port)).unwrap();
     assert_eq!(recv(&a).0, b"again UDP 127.0.0.1\n");
 }
+
+/// Wait until rnc has at most `n` children; false at the deadline.
+fn children_at_most(r: &Rnc, n: usize, within: Duration) -> bool {
+    let end = Instant::now() + within;
+    loop {
+        if crate::relay::children_of(r.child.id()).len() <= n {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn exec_retires_idle_peers() {
+    // cat never exits by itself (UDP has no EOF): -w 1 retires each peer after 1 s idle.
+    let mut r = rnc([
+        "-n",
+        "-u",
+        "-l",
+        "-k",
+        "-w",
+        "1",
+        "-v",
+        "127.0.0.1",
+        "0",
+        "-e",
+        "/bin/cat",
+    ])
+    .spawn();
+    let port = r.bound_port();
+    let peers: Vec<UdpSocket> = (0..50).map(|_| udp_peer().0).collect();
+    for (i, p) in peers.iter().enumerate() {
+        let m = format!("peer {i}\n");
+        p.send_to(m.as_bytes(), ("127.0.0.1", port)).unwrap();
+        assert_eq!(recv(p).0, m.as_bytes());
+    }
+    assert!(children_at_most(&r, 0, SECS10), "idle peers' children stay");
+    // A retired peer that speaks again gets a new child.
+    peers[0].send_to(b"again\n", ("127.0.0.1", port)).unwrap();
+    assert_eq!(recv(&peers[0]).0, b"again\n");
+}
+
+#[test]
+fn exec_children_are_bounded_by_max_conns() {
+    let mut r = rnc([
+        "-n",
+        "-u",
+        "-l",
+        "-k",
+        "-v",
+        "-w",
+        "1",
+        "--max-conns",
+        "2",
+        "127.0.0.1",
+        "0",
+        "-e",
+        "/bin/cat",
+    ])
+    .spawn();
+    let port = r.bound_port();
+    let (a, b, c) = (udp_peer().0, udp_peer().0, udp_peer().0);
+    for p in [&a, &b] {
+        p.send_to(b"hi\n", ("127.0.0.1", port)).unwrap();
+        assert_eq!(recv(p).0, b"hi\n");
+    }
+    c.send_to(b"me too\n", ("127.0.0.1", port)).unwrap();
+    r.wait_err(
+        "--max-conns 2 reached: dropped a datagram from 127.0.0.1",
+        SECS5,
+    );
+    assert!(crate::relay::children_of(r.child.id()).len() <= 2);
+    // Once a and b are retired (idle), c is served.
+    assert!(children_at_most(&r, 0, SECS10));
+    c.send_to(b"now\n", ("127.0.0.1", port)).unwrap();
+    assert_eq!(recv(&c).0, b"now\n");
+}

@@ -165,3 +165,68 @@ fn echo_and_chat_over_unix() {
     drop((echo, chat));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn datagram_client_binds_the_source_path_and_removes_it_at_exit() {
+    // OpenBSD's regress test unix-dgram-clientsock: `nc -U -u -s client.sock server.sock`.
+    let dir = tmp_dir("dgram-s");
+    let srv_path = dir.join("server.sock");
+    let cli_path = dir.join("client.sock");
+    let srv = UnixDatagram::bind(&srv_path).unwrap();
+    srv.set_read_timeout(Some(SECS5)).unwrap();
+    // A stale file from an earlier run is replaced.
+    drop(UnixDatagram::bind(&cli_path).unwrap());
+    let mut cli = rnc([
+        "-u",
+        "-U",
+        "-s",
+        cli_path.to_str().unwrap(),
+        srv_path.to_str().unwrap(),
+    ])
+    .spawn();
+    cli.send(b"hello\n");
+    let mut buf = [0u8; 100];
+    let (n, from) = srv.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hello\n");
+    assert_eq!(from.as_pathname(), Some(cli_path.as_path()), "bound to -s");
+    srv.send_to(b"reply\n", &cli_path).unwrap();
+    assert_eq!(cli.read_out(6, SECS5), b"reply\n");
+    cli.signal(libc::SIGTERM);
+    cli.wait(SECS5);
+    assert!(
+        !cli_path.exists(),
+        "the client socket file is removed at exit"
+    );
+    // A stream client has no address to bind: refused, not ignored.
+    let mut bad = rnc([
+        "-U",
+        "-s",
+        cli_path.to_str().unwrap(),
+        srv_path.to_str().unwrap(),
+    ])
+    .spawn();
+    assert_eq!(bad.code(SECS5), 1);
+    bad.wait_err("rnc: -s with -U needs -u", SECS5);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn datagram_echo_over_unix() {
+    let dir = tmp_dir("dgram-echo");
+    let path = dir.join("echo.sock");
+    let p = path.to_str().unwrap();
+    let mut srv = rnc(["-v", "-u", "-l", "-U", "--echo", p]).spawn();
+    srv.wait_err(&format!("Bound on {p}"), SECS5);
+    let me = UnixDatagram::bind(dir.join("me.sock")).unwrap();
+    me.set_read_timeout(Some(SECS5)).unwrap();
+    for msg in [&b"one"[..], b"two datagrams"] {
+        me.send_to(msg, &path).unwrap();
+        let mut buf = [0u8; 64];
+        let n = me.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], msg, "each datagram back whole");
+    }
+    srv.signal(libc::SIGTERM);
+    srv.wait(SECS5);
+    assert!(!path.exists(), "the socket file is removed at exit");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

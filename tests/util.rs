@@ -38,8 +38,8 @@ pub struct Spawn {
     stdout: Option<Stdio>,
     /// RLIMIT_NOFILE (soft and hard) for the child.
     nofile: Option<u64>,
-    /// Extra environment variables.
-    env: Vec<(String, String)>,
+    /// Environment variables set for the child.
+    envs: Vec<(String, String)>,
 }
 
 pub fn rnc<I, S>(args: I) -> Spawn
@@ -53,7 +53,7 @@ where
         stdin: Stdio::piped(),
         stdout: None,
         nofile: None,
-        env: Vec::new(),
+        envs: Vec::new(),
     }
 }
 
@@ -68,8 +68,9 @@ impl Spawn {
         self
     }
 
+    /// Set an environment variable for rnc.
     pub fn env(mut self, k: &str, v: &str) -> Spawn {
-        self.env.push((k.into(), v.into()));
+        self.envs.push((k.to_string(), v.to_string()));
         self
     }
 
@@ -91,10 +92,10 @@ impl Spawn {
             None => Command::new(bin()),
         };
         cmd.args(&self.args)
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(self.stdin)
             .stdout(self.stdout.unwrap_or_else(Stdio::piped))
-            .stderr(Stdio::piped())
-            .envs(self.env);
+            .stderr(Stdio::piped());
         if let Some(n) = self.nofile {
             // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
             unsafe {
@@ -307,6 +308,13 @@ impl Rnc {
         let st = self.wait(within);
         st.code()
             .unwrap_or_else(|| panic!("killed by signal {:?}", st.signal()))
+    }
+
+    /// The next stderr line, if one comes within `within`.
+    pub fn next_err(&mut self, within: Duration) -> Option<String> {
+        let l = self.stderr.recv_timeout(within).ok()?;
+        self.err_lines.push(l.clone());
+        Some(l)
     }
 
     /// True if rnc is still running.
@@ -545,4 +553,79 @@ fn proc_status_kb(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with(key)).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A third-party server (microsocks, tinyproxy, ncat, danted) run for one test; killed
+/// and reaped on drop.
+pub struct Daemon {
+    child: Child,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `prog args` and wait until 127.0.0.1:`port` accepts. None, after a loud SKIP
+/// line on stderr, when the program is not installed or never listens.
+pub fn daemon(prog: &str, args: &[&str], port: u16) -> Option<Daemon> {
+    let child = match Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("SKIP: {prog} is not available ({e}); install it to run this test");
+            return None;
+        }
+    };
+    let mut d = Daemon { child };
+    let end = Instant::now() + SECS5;
+    while Instant::now() < end {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(d);
+        }
+        if let Ok(Some(st)) = d.child.try_wait() {
+            eprintln!("SKIP: {prog} exited at start ({st})");
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!("SKIP: {prog} did not listen on port {port} within {SECS5:?}");
+    None
+}
+
+/// A port free right now on 127.0.0.1 (for programs that need one named).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A directory of the test's own under the system's temp dir; removed on drop.
+pub struct TmpDir {
+    pub path: std::path::PathBuf,
+}
+
+impl TmpDir {
+    pub fn new(tag: &str) -> TmpDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("rnc-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        TmpDir { path }
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }

@@ -21,25 +21,41 @@ pub fn run(
     source: Option<&str>,
     source_port: Option<u16>,
 ) -> Result<i32> {
-    let (conn, peer) = if cfg.unix {
+    // Kept until rnc exits: its drop removes the `-U -u -s` socket file rnc made.
+    let mut _socket_file = None;
+    let (conn, peer) = if cfg.unix() {
         let addr = UnixAddr::parse(host)?;
-        let conn = match cfg.udp {
-            true => Conn::UnixDgram(unix::connect_dgram(&addr)?),
+        let source = source.map(UnixAddr::parse).transpose()?;
+        // (The flag table refuses -s for a stream client.)
+        let conn = match cfg.udp() {
+            true => {
+                let (s, file) = unix::connect_dgram(&addr, source.as_ref())?;
+                _socket_file = file;
+                Conn::UnixDgram(s)
+            }
             false => Conn::Unix(unix::connect_stream(&addr)?),
         };
         let conn = crate::tls::connect(conn, host, host)?;
         (conn, addr.to_string())
     } else {
-        let addrs = net::resolve(host, port, cfg.family, cfg.numeric)?;
         let src = Source {
             addr: source
                 .map(|s| net::source_addr(s, cfg.family, cfg.numeric))
                 .transpose()?,
             port: source_port,
         };
-        let proto = if cfg.udp { "udp" } else { "tcp" };
-        let conn = match cfg.udp {
-            true => Conn::Udp(udp_connect(&addrs[0], &src, cfg.so_debug)?),
+        let proto = if cfg.udp() { "udp" } else { "tcp" };
+        if let Some(p) = &cfg.proxy {
+            // The proxy resolves the target (or not: --proxy-dns); no lookup here.
+            let s = crate::proxy::connect(cfg, p, host, port, &src)?;
+            if cfg.verbose > 0 {
+                crate::say!("{}", crate::proxy::succeeded_line(host, port, cfg.numeric));
+            }
+            return bridge(cfg, Conn::Tcp(s), format!("{host} port {port} (tcp)"));
+        }
+        let addrs = net::resolve(host, port, cfg.family, cfg.numeric)?;
+        let conn = match cfg.udp() {
+            true => Conn::Udp(udp_connect(&addrs[0], &src, cfg)?),
             false => Conn::Tcp(connect_any(cfg, host, port, &addrs, &src, cfg.wait)?),
         };
         if cfg.verbose > 0 {
@@ -56,25 +72,35 @@ pub fn run(
             format!("{what} ({proto})"),
         )
     };
-    if let Some(attach) = &cfg.attach {
+    bridge(cfg, conn, peer)
+}
+
+/// The connected socket goes to `-F`'s receiver, to `-e`/`-c`/`--relay`, or is
+/// bridged with stdin/stdout.
+fn bridge(cfg: &Config, conn: Conn, peer: String) -> Result<i32> {
+    if cfg.pass_fd {
+        return crate::fdpass::send(conn.fd());
+    }
+    if let Some(attach) = cfg.attach() {
         let far = match &conn {
             Conn::Tcp(s) => Peer::Inet(s.peer_addr()?),
-            Conn::Unix(_) if !cfg.unix => Peer::Unix(peer.clone()),
+            Conn::Unix(_) if !cfg.unix() => Peer::Unix(peer.clone()),
             _ => Peer::Unix(peer.clone()),
         };
         return super::relay::serve_one(cfg, attach, conn, far);
     }
-    let mut bridge = Bridge::new(conn, Role::Connect, &cfg.io, peer, cfg.verbose)?;
+    let mut bridge = Bridge::new(conn, Role::Connect, &cfg.io, peer)?;
     event_loop::run(&mut bridge)
 }
 
 /// A UDP "connection": a socket that sends to and hears from one peer only.
-fn udp_connect(addr: &SocketAddr, src: &Source, so_debug: bool) -> Result<UdpSocket> {
+fn udp_connect(addr: &SocketAddr, src: &Source, cfg: &Config) -> Result<UdpSocket> {
     let sock = Socket::new(Domain::for_address(*addr), Type::DGRAM, Some(Protocol::UDP))
         .context("socket")?;
-    if so_debug {
+    if cfg.so_debug {
         net::set_so_debug(&sock).context("setsockopt SO_DEBUG")?;
     }
+    cfg.tune.apply(&sock, addr.is_ipv6(), Some(addr))?;
     if src.addr.is_some() || src.port.is_some() {
         sock.set_reuse_address(true)
             .context("setsockopt SO_REUSEADDR")?;
@@ -98,6 +124,7 @@ pub fn connect_any(
 ) -> Result<TcpStream> {
     let opts = SockOpts {
         so_debug: cfg.so_debug,
+        tune: cfg.tune,
         reuse_port: false,
     };
     let mut last = None;

@@ -19,46 +19,54 @@ use mio::{Registry, Token};
 use socket2::{SockAddr, Socket};
 
 use crate::access::Access;
-use crate::bridge::{Bridge, STDIN, STDOUT};
-use crate::buf::{MemBuf, Step, MEM_CAP};
+use crate::bridge::{STDIN, STDOUT};
+use crate::buf::{would_block, MemBuf, Step, DATAGRAM_ROOM, MEM_CAP};
 use crate::config::{Config, IoRules};
 use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
-use crate::event_loop::{self, Flow, Session};
+use crate::event_loop::{self, earliest, Flow, Session};
 use crate::listener::permitted;
 use crate::net::{self, os_message, SockOpts};
 use crate::pump::MAX_DATAGRAM;
 use crate::stdio;
-use crate::unix::{self, UnixAddr};
+use crate::stdio_pair::StdinSource;
+use crate::unix::{self, SocketFile, UnixAddr};
 
-use super::listen::{bridge_to, report_client, FIRST_LISTENER};
+use super::listen::{report_client, Arrival, OnePeer, Waiting, FIRST_LISTENER};
 
 /// Room a receive needs so that no datagram is truncated.
-const RECV_ROOM: usize = 65536;
 /// Peers remembered for "new peer" lines; past this, old ones may be announced again.
 const SEEN_MAX: usize = 4096;
 
-pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Result<i32> {
-    // Signals are caught before binding: one arriving later ends rnc through the
-    // loop, which removes a socket file and restores stdio flags on the way out.
+/// A bound datagram socket and its endpoint.
+pub type Bound = (Socket, Endpoint);
+
+/// The bound datagram sockets of a listener (UDP, or one Unix datagram socket), each
+/// with its endpoint, and the socket file to remove at exit (keep it until then).
+/// Signals are caught before binding: one arriving later ends rnc through the loop,
+/// which removes a socket file and restores stdio flags on the way out.
+pub fn bind_datagram(
+    cfg: &Config,
+    addr: Option<&str>,
+    port: u16,
+    reuse_port: bool,
+) -> Result<(Vec<Bound>, Option<SocketFile>)> {
     event_loop::catch_signals()?;
-    // Kept until rnc exits: its drop removes the socket file rnc made.
-    let mut _socket_file = None;
-    let socks: Vec<Socket> = if cfg.unix {
+    let mut socket_file = None;
+    let socks: Vec<Socket> = if cfg.unix() {
         let path = UnixAddr::parse(addr.unwrap_or_default())?;
         let (s, file) = unix::bind_dgram(&path)?;
-        _socket_file = file;
+        socket_file = file;
         s.set_nonblocking(true)?;
-        if cfg.verbose > 0 {
+        if crate::report::verbose() > 0 {
             crate::say!("Bound on {path}");
         }
         vec![Socket::from(OwnedFd::from(s))]
     } else {
-        // --exec gives each peer a connected socket of its own on this port.
-        let socks = bind_udp(cfg, addr, port, cfg.attach.is_some())?;
+        let socks = bind_udp(cfg, addr, port, reuse_port)?;
         socks.into_iter().map(Socket::from).collect()
     };
-    let socks: Vec<(Socket, Endpoint)> = socks
+    let socks = socks
         .into_iter()
         .enumerate()
         .map(|(i, s)| {
@@ -66,22 +74,24 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
             (s, ep)
         })
         .collect();
-    if let Some(attach) = &cfg.attach {
-        let socks = socks.into_iter().map(|(s, _)| UdpSocket::from(s)).collect();
-        return super::relay::serve_datagrams(cfg, attach, socks);
+    Ok((socks, socket_file))
+}
+
+pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Result<i32> {
+    // --exec gives each peer a connected socket of its own on this port.
+    let (socks, _socket_file) = bind_datagram(cfg, addr, port, cfg.attach().is_some())?;
+    if let Some(attach) = cfg.attach() {
+        return super::udp_exec::run(cfg, attach, socks);
     }
     if keep_open {
-        event_loop::run(&mut Serve::new(socks, cfg))
+        event_loop::run(&mut EveryPeer::new(socks, cfg))
     } else {
-        event_loop::run(&mut FirstPeer {
+        let first = FirstSender {
             socks,
-            bridge: None,
-            io: cfg.io.clone(),
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
-            unix: cfg.unix,
+            unix: cfg.unix(),
             access: cfg.access.clone(),
-        })
+        };
+        event_loop::run(&mut OnePeer::new(first, &cfg.io))
     }
 }
 
@@ -95,6 +105,7 @@ pub fn bind_udp(
 ) -> Result<Vec<UdpSocket>> {
     let opts = SockOpts {
         so_debug: cfg.so_debug,
+        tune: cfg.tune,
         reuse_port,
     };
     let socks = net::udp_sockets(addr, port, cfg.family, cfg.numeric, opts)?;
@@ -111,8 +122,8 @@ pub fn bind_udp(
     Ok(socks)
 }
 
-/// Who sent a datagram, for `-v` lines.
-fn peer_of(sa: &SockAddr) -> Peer {
+/// Who sent a datagram, for `-v` lines and access rules.
+pub fn peer_of(sa: &SockAddr) -> Peer {
     if let Some(a) = sa.as_socket() {
         Peer::Inet(a)
     } else if let Some(p) = sa.as_pathname() {
@@ -124,22 +135,15 @@ fn peer_of(sa: &SockAddr) -> Peer {
     }
 }
 
-fn would_block(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
-}
-
-/// Waits for the first datagram, connects to its sender, then bridges.
-struct FirstPeer {
-    socks: Vec<(Socket, Endpoint)>,
-    bridge: Option<Bridge>,
-    io: IoRules,
-    verbose: u8,
-    numeric: bool,
+/// The sender of the first datagram: the socket it came to is connected to it (the
+/// datagram stays queued for the bridge), the other sockets close.
+struct FirstSender {
+    socks: Vec<Bound>,
     unix: bool,
     access: Access,
 }
 
-impl FirstPeer {
+impl FirstSender {
     /// Peek at the first datagram (it stays queued for the bridge) to learn its sender.
     fn first_sender(&mut self) -> Result<Option<(usize, SockAddr)>> {
         for (i, (s, ep)) in self.socks.iter_mut().enumerate() {
@@ -148,9 +152,7 @@ impl FirstPeer {
             }
             let mut one = [MaybeUninit::<u8>::uninit(); 1];
             match s.peek_from(&mut one) {
-                Ok((_, from))
-                    if permitted(&self.access, &peer_of(&from), self.verbose, self.numeric) =>
-                {
+                Ok((_, from)) if permitted(&self.access, &peer_of(&from)) => {
                     return Ok(Some((i, from)))
                 }
                 // Not allowed: take the datagram off the queue unread, look again.
@@ -167,61 +169,44 @@ impl FirstPeer {
     }
 }
 
-impl Session for FirstPeer {
-    fn on_event(&mut self, reg: &Registry, ev: &Event) -> Result<()> {
-        if let Some(b) = &mut self.bridge {
-            return b.on_event(reg, ev);
-        }
+impl Arrival for FirstSender {
+    fn on_event(&mut self, ev: &Event) {
         for (_, ep) in &mut self.socks {
             if ep.token == ev.token() {
                 ep.on_event(ev);
             }
         }
-        Ok(())
     }
 
-    fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow> {
-        if self.bridge.is_none() {
-            let Some((i, from)) = self.first_sender()? else {
-                for (_, ep) in &mut self.socks {
-                    ep.set_interest(reg, interest(true, false))?;
-                }
-                return Ok(Flow::Wait(None));
-            };
+    fn arrive(&mut self, reg: &Registry, _now: Instant) -> Result<Waiting> {
+        let Some((i, from)) = self.first_sender()? else {
             for (_, ep) in &mut self.socks {
-                ep.release(reg);
+                ep.set_interest(reg, interest(true, false))?;
             }
-            let (sock, _) = self.socks.swap_remove(i);
-            self.socks.clear();
-            let peer = peer_of(&from);
-            // An unnamed Unix sender cannot be answered; hear it all the same.
-            if !(self.unix && from.is_unnamed()) {
-                sock.connect(&from)
-                    .map_err(|e| anyhow!("connect failed: {}", os_message(&e)))?;
-            }
-            let conn = match self.unix {
-                true => Conn::UnixDgram(UnixDatagram::from(OwnedFd::from(sock))),
-                false => Conn::Udp(UdpSocket::from(sock)),
-            };
-            self.bridge = Some(bridge_to(
-                conn,
-                &peer,
-                &self.io,
-                self.verbose,
-                self.numeric,
-            )?);
+            return Ok(Waiting::Until(None));
+        };
+        for (_, ep) in &mut self.socks {
+            ep.release(reg);
         }
-        match &mut self.bridge {
-            Some(b) => b.step(reg, now),
-            None => Ok(Flow::Exit(0)),
+        let (sock, _) = self.socks.swap_remove(i);
+        self.socks.clear();
+        // An unnamed Unix sender cannot be answered; hear it all the same.
+        if !(self.unix && from.is_unnamed()) {
+            sock.connect(&from)
+                .map_err(|e| anyhow!("connect failed: {}", os_message(&e)))?;
         }
+        let conn = match self.unix {
+            true => Conn::UnixDgram(UnixDatagram::from(OwnedFd::from(sock))),
+            false => Conn::Udp(UdpSocket::from(sock)),
+        };
+        Ok(Waiting::Came(conn, peer_of(&from)))
     }
 }
 
 /// `-u -l -k`: every peer is heard; stdin answers the latest.
-struct Serve {
+struct EveryPeer {
     socks: Vec<(Socket, Endpoint)>,
-    stdin_ep: Endpoint,
+    stdin: StdinSource,
     stdout_ep: Endpoint,
     /// Datagrams received, on their way to stdout.
     out: MemBuf,
@@ -231,33 +216,25 @@ struct Serve {
     last: Option<(usize, SockAddr)>,
     seen: HashSet<Peer>,
     scratch: Box<[MaybeUninit<u8>]>,
-    stdin_eof: bool,
-    /// `-C`: the last stdin byte was a CR.
-    after_cr: bool,
-    eof_at: Option<Instant>,
+    /// `-w`: the last datagram either way.
+    active_at: Instant,
     io: IoRules,
-    verbose: u8,
-    numeric: bool,
     access: Access,
 }
 
-impl Serve {
-    fn new(socks: Vec<(Socket, Endpoint)>, cfg: &Config) -> Serve {
-        Serve {
+impl EveryPeer {
+    fn new(socks: Vec<(Socket, Endpoint)>, cfg: &Config) -> EveryPeer {
+        EveryPeer {
             socks,
-            stdin_ep: Endpoint::new(stdio::STDIN, STDIN),
+            stdin: StdinSource::new(&cfg.io),
             stdout_ep: Endpoint::new(stdio::STDOUT, STDOUT),
             out: MemBuf::new(MEM_CAP),
             pending: MemBuf::new(MAX_DATAGRAM * 2),
             last: None,
             seen: HashSet::new(),
-            scratch: vec![MaybeUninit::uninit(); RECV_ROOM].into_boxed_slice(),
-            stdin_eof: cfg.io.no_stdin,
-            after_cr: false,
-            eof_at: None,
+            scratch: vec![MaybeUninit::uninit(); DATAGRAM_ROOM].into_boxed_slice(),
+            active_at: Instant::now(),
             io: cfg.io.clone(),
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
             access: cfg.access.clone(),
         }
     }
@@ -265,15 +242,9 @@ impl Serve {
     fn receive(&mut self) -> Result<bool> {
         let mut moved = false;
         for (i, (s, ep)) in self.socks.iter_mut().enumerate() {
-            while ep.readable && self.out.room() >= RECV_ROOM {
+            while ep.readable && self.out.room() >= DATAGRAM_ROOM {
                 match s.recv_from(&mut self.scratch) {
-                    Ok((_, from))
-                        if !permitted(
-                            &self.access,
-                            &peer_of(&from),
-                            self.verbose,
-                            self.numeric,
-                        ) => {}
+                    Ok((_, from)) if !permitted(&self.access, &peer_of(&from)) => {}
                     Ok((n, from)) => {
                         // SAFETY: recv_from initialised the first n bytes.
                         let bytes = unsafe {
@@ -281,11 +252,11 @@ impl Serve {
                         };
                         self.out.push(bytes);
                         let peer = peer_of(&from);
-                        if self.verbose > 0 && !self.seen.contains(&peer) {
+                        if crate::report::verbose() > 0 && !self.seen.contains(&peer) {
                             if self.seen.len() >= SEEN_MAX {
                                 self.seen.clear();
                             }
-                            report_client(&peer, self.verbose, self.numeric);
+                            report_client(&peer);
                             self.seen.insert(peer);
                         }
                         if !from.is_unnamed() {
@@ -297,7 +268,7 @@ impl Serve {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     // Errors queued by ICMP for one peer must not stop the others.
                     Err(e) => {
-                        if self.verbose > 1 {
+                        if crate::report::verbose() > 1 {
                             crate::say!("rnc: recvfrom: {}", os_message(&e));
                         }
                     }
@@ -326,7 +297,7 @@ impl Serve {
                 false
             }
             Err(e) => {
-                if self.verbose > 0 {
+                if crate::report::verbose() > 0 {
                     crate::say!(
                         "rnc: sendto {} failed: {}",
                         peer_of(to).describe(true),
@@ -341,10 +312,10 @@ impl Serve {
     }
 }
 
-impl Session for Serve {
+impl Session for EveryPeer {
     fn on_event(&mut self, _reg: &Registry, ev: &Event) -> Result<()> {
         match ev.token() {
-            STDIN => self.stdin_ep.on_event(ev),
+            STDIN => self.stdin.on_event(ev),
             STDOUT => self.stdout_ep.on_event(ev),
             t => {
                 for (_, ep) in &mut self.socks {
@@ -369,53 +340,46 @@ impl Session for Serve {
                 }
             }
             // Read stdin only once someone can be answered, one datagram at a time.
-            if !self.stdin_eof
-                && self.stdin_ep.readable
-                && self.pending.len() == 0
-                && self.last.is_some()
-            {
-                let step = match self.io.crlf {
-                    true => {
-                        self.pending
-                            .fill_crlf_from(stdio::STDIN, MAX_DATAGRAM, &mut self.after_cr)
-                    }
-                    false => self.pending.fill_from(stdio::STDIN, MAX_DATAGRAM),
-                };
-                match step.map_err(|e| anyhow!("read from stdin failed: {}", os_message(&e)))? {
-                    Step::Moved(_) => moved = true,
-                    Step::Eof => {
-                        self.stdin_eof = true;
-                        self.eof_at = Some(now);
-                    }
-                    Step::Blocked => self.stdin_ep.blocked_read(),
-                    Step::Full => {}
-                }
+            if self.pending.len() == 0 && self.last.is_some() {
+                let pending = &mut self.pending;
+                moved |= self
+                    .stdin
+                    .take(now, true, MAX_DATAGRAM, |b| pending.push(b))?;
             }
             moved |= self.send();
             if !moved {
                 break;
             }
+            self.active_at = now;
         }
-        let mut deadline = None;
-        if let (Some(q), Some(at)) = (self.io.quit_after_eof, self.eof_at) {
-            if now >= at + q {
-                return Ok(Flow::Exit(0));
-            }
-            deadline = Some(at + q);
+        self.deadline(now, reg)
+    }
+}
+
+impl EveryPeer {
+    /// `-q` after stdin's end, `-w` after the last datagram: exit, or when to look again.
+    fn deadline(&mut self, now: Instant, reg: &Registry) -> Result<Flow> {
+        let quit = self
+            .io
+            .quit_after_eof
+            .and_then(|q| Some(self.stdin.done_at? + q));
+        let idle = self.io.idle_timeout.map(|w| self.active_at + w);
+        if quit.is_some_and(|t| now >= t) || idle.is_some_and(|t| now >= t) {
+            return Ok(Flow::Exit(0));
         }
-        let want_stdin = !self.stdin_eof && self.pending.len() == 0 && self.last.is_some();
-        if !self.io.no_stdin {
-            self.stdin_ep
-                .set_interest(reg, interest(want_stdin, false))?;
-        }
+        let want_stdin = self.pending.len() == 0 && self.last.is_some();
+        self.stdin.arm(reg, want_stdin)?;
         self.stdout_ep
             .set_interest(reg, interest(false, self.out.len() > 0))?;
-        let room = self.out.room() >= RECV_ROOM;
+        let room = self.out.room() >= DATAGRAM_ROOM;
         let sending = self.last.as_ref().map(|(i, _)| *i);
         for (i, (_, ep)) in self.socks.iter_mut().enumerate() {
             let w = self.pending.len() > 0 && sending == Some(i);
             ep.set_interest(reg, interest(room, w))?;
         }
-        Ok(Flow::Wait(deadline))
+        let wake = [quit, idle, self.stdin.deadline()]
+            .into_iter()
+            .fold(None, earliest);
+        Ok(Flow::Wait(wake))
     }
 }

@@ -2,14 +2,13 @@
 //! socket, or a child process through its stdin/stdout pipes) by two pumps, with nc's
 //! half-close passed through each way independently. Everything runs on the one loop:
 //! far connects are non-blocking, child pipes are registered like sockets, and children
-//! are reaped on SIGCHLD.
+//! are reaped on SIGCHLD. UDP peers of `--exec` have their own session, `udp_exec.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{ChildStdin, ChildStdout};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
@@ -17,19 +16,18 @@ use mio::event::Event;
 use mio::{Registry, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::access::Access;
+use crate::child;
 use crate::config::{Attach, Config};
 use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
-use crate::event_loop::{self, Flow, Session};
-use crate::listener::{admit, permitted, Listeners};
+use crate::event_loop::{self, earliest, Flow, Session};
+use crate::listener::{admit, Listeners};
 use crate::net::{self, os_message};
-use crate::pump::{Framing, Pump, PumpError, Shaping};
+use crate::pump::{Pump, PumpError, Shaping};
 use crate::stdio::FdKind;
+use crate::token::Tokens;
 use crate::unix::{self, UnixAddr};
 
-/// Link tokens start here; each link has three (client, far read, far write).
-const FIRST_LINK: usize = 64;
 /// A far connect without -w gives up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -61,7 +59,7 @@ impl Target {
 enum Far {
     Sock(Conn),
     Child {
-        child: Child,
+        pid: u32,
         stdin: Option<ChildStdin>,
         stdout: ChildStdout,
     },
@@ -80,100 +78,49 @@ struct Link {
     up_closed: bool,
     down_closed: bool,
     child_exited: bool,
-    /// A UDP peer's child closed its stdin: hold the peer's datagrams, don't retry.
-    child_stdin_gone: bool,
     peer: Peer,
+    /// `-w`: the link closes after this long with no byte either way.
+    idle: Option<Duration>,
+    /// The last instant a byte moved, and the byte counts then.
+    active_at: Instant,
+    moved: u64,
 }
 
 enum LinkState {
     Alive(Option<Instant>),
     Done,
+    /// No byte moved for `-w`.
+    Idle,
 }
 
-fn token(id: usize, idx: usize) -> Token {
-    Token(FIRST_LINK + id * 3 + idx)
+/// What every link of a relay shares.
+struct LinkRules {
+    /// `-w`: bound on the far connect, and on a link's silence.
+    wait: Option<Duration>,
+    /// `-C` (with -e/-c): CR LF line ends from the program.
+    crlf: bool,
 }
 
-/// Environment for a child, with ncat's names as aliases for existing handler scripts.
-fn child_env(cmd: &mut Command, client: &Conn, peer: &Peer) {
-    let (proto, local) = match client {
-        Conn::Tcp(s) => ("TCP", s.local_addr().ok()),
-        Conn::Udp(s) => ("UDP", s.local_addr().ok()),
-        // A TLS client's plaintext end: the socket behind it says what it is.
-        Conn::Unix(s) => match crate::tls::local_addr(s.as_raw_fd()) {
-            Some(l) => ("TCP", Some(l)),
-            None => ("UNIX", None),
-        },
-        _ => ("UNIX", None),
-    };
-    let mut set = |k: &str, v: String| {
-        cmd.env(format!("RNC_{k}"), &v);
-        cmd.env(format!("NCAT_{k}"), &v);
-    };
-    match peer {
-        Peer::Inet(a) => {
-            set("REMOTE_ADDR", a.ip().to_string());
-            set("REMOTE_PORT", a.port().to_string());
-        }
-        Peer::Unix(p) => set("REMOTE_ADDR", p.clone()),
-    }
-    if let Some(l) = local {
-        set("LOCAL_ADDR", l.ip().to_string());
-        set("LOCAL_PORT", l.port().to_string());
-    }
-    set("PROTO", proto.to_string());
-}
-
-fn set_nonblocking(fd: i32) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        if fl == -1 || libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK) == -1 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// Start one child with its stdin and stdout as non-blocking pipes.
+/// Start one child for this client, its pipes registered like sockets.
 fn spawn(argv: &[String], client: &Conn, peer: &Peer) -> Result<Far> {
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    child_env(&mut cmd, client, peer);
-    // rnc's own descriptors are all close-on-exec; this also keeps out any descriptor
-    // rnc itself inherited without that flag.
-    // SAFETY: close_range is async-signal-safe; nothing else runs here.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot run {}", argv[0]))?;
-    let stdin = child.stdin.take().expect("piped");
-    let stdout = child.stdout.take().expect("piped");
-    set_nonblocking(stdin.as_raw_fd())?;
-    set_nonblocking(stdout.as_raw_fd())?;
+    let c = child::spawn(argv, &child::env_for(client, peer))?;
     Ok(Far::Child {
-        child,
-        stdin: Some(stdin),
-        stdout,
+        pid: c.pid,
+        stdin: Some(c.stdin),
+        stdout: c.stdout,
     })
 }
 
 impl Link {
+    /// `tokens` are the link's three: client, far read, far write.
     fn open(
-        id: usize,
+        tokens: [Token; 3],
         client: Conn,
         peer: Peer,
         target: &Target,
-        wait: Option<Duration>,
+        rules: &LinkRules,
     ) -> Result<Link> {
+        let wait = rules.wait;
         client.set_nonblocking()?;
         let (far, connecting, far_kind) = match target {
             Target::Tcp { addr, host } => {
@@ -210,27 +157,31 @@ impl Link {
                 stdin.as_ref().map_or(-1, |s| s.as_raw_fd()),
             ),
         };
-        // A UDP peer: each datagram goes to the child whole; each read of the child's
-        // output goes back as one datagram.
-        let (up_framing, down_framing) = match client.is_datagram() {
-            true => (Framing::DatagramIn, Framing::DatagramOut),
-            false => (Framing::Stream, Framing::Stream),
-        };
         Ok(Link {
             eps: [
-                Endpoint::new(client.fd(), token(id, CLIENT)),
-                Endpoint::new(far_r, token(id, FAR_R)),
-                Endpoint::new(far_w, token(id, FAR_W)),
+                Endpoint::new(client.fd(), tokens[CLIENT]),
+                Endpoint::new(far_r, tokens[FAR_R]),
+                Endpoint::new(far_w, tokens[FAR_W]),
             ],
             client,
             far,
-            up: Pump::framed(FdKind::Socket, far_kind, Shaping::default(), up_framing),
-            down: Pump::framed(far_kind, FdKind::Socket, Shaping::default(), down_framing),
+            up: Pump::new(FdKind::Socket, far_kind, Shaping::default()),
+            // -C with -e/-c: the program's LF line ends reach the client as CR LF.
+            down: Pump::new(
+                far_kind,
+                FdKind::Socket,
+                Shaping {
+                    crlf: rules.crlf,
+                    interval: None,
+                },
+            ),
+            idle: wait,
+            active_at: Instant::now(),
+            moved: 0,
             connecting,
             up_closed: false,
             down_closed: false,
             child_exited: false,
-            child_stdin_gone: false,
             peer,
         })
     }
@@ -266,49 +217,14 @@ impl Link {
         }
     }
 
-    /// A UDP peer's child has exited with its output sent: if the peer has more to
-    /// say (queued here or on its socket), a new child takes over on the same socket.
-    fn respawn_for_more(&mut self, reg: &Registry, target: &Target) -> io::Result<bool> {
-        let Target::Exec(argv) = target else {
-            return Ok(false);
-        };
-        let Conn::Udp(sock) = &self.client else {
-            return Ok(false);
-        };
-        let mut one = [0u8; 1];
-        let queued = !self.up.is_empty() || sock.peek(&mut one).is_ok();
-        if !queued {
-            return Ok(false);
-        }
-        let far = spawn(argv, &self.client, &self.peer).map_err(io::Error::other)?;
-        self.eps[FAR_R].release(reg);
-        self.eps[FAR_W].release(reg);
-        if let Far::Child { stdin, stdout, .. } = &far {
-            self.eps[FAR_R] = Endpoint::new(stdout.as_raw_fd(), self.eps[FAR_R].token);
-            let w = stdin.as_ref().map_or(-1, |s| s.as_raw_fd());
-            self.eps[FAR_W] = Endpoint::new(w, self.eps[FAR_W].token);
-        }
-        self.far = far;
-        self.down = Pump::framed(
-            FdKind::Pipe,
-            FdKind::Socket,
-            Shaping::default(),
-            Framing::DatagramOut,
-        );
-        self.down_closed = false;
-        self.child_exited = false;
-        self.child_stdin_gone = false;
-        Ok(true)
-    }
-
-    fn step(&mut self, reg: &Registry, now: Instant, target: &Target) -> io::Result<LinkState> {
+    fn step(&mut self, reg: &Registry, now: Instant) -> io::Result<LinkState> {
         if self.connecting.is_some() {
             if !self.finish_connect(now)? {
                 self.eps[FAR_R].set_interest(reg, interest(false, true))?;
                 return Ok(LinkState::Alive(self.connecting));
             }
             // Connected: the far socket is writable now.
-            self.eps[FAR_R].writable = true;
+            self.eps[FAR_R].connected();
         }
         let child = self.is_child();
         let w = if child { FAR_W } else { FAR_R };
@@ -318,16 +234,6 @@ impl Link {
             match self.up.progress(c, far_w, now) {
                 Ok(_) => {}
                 Err(PumpError::Read(e)) => return Err(e),
-                // A UDP peer's child stopped reading: keep its datagrams for the
-                // next child (see respawn_for_more).
-                Err(PumpError::Write(e))
-                    if child
-                        && self.client.is_datagram()
-                        && e.kind() == io::ErrorKind::BrokenPipe =>
-                {
-                    self.eps[FAR_W].writable = false;
-                    self.child_stdin_gone = true;
-                }
                 // The child stopped reading (it exited or closed stdin): the client's
                 // further bytes have nowhere to go.
                 Err(PumpError::Write(e)) if child && e.kind() == io::ErrorKind::BrokenPipe => {
@@ -363,14 +269,19 @@ impl Link {
             true => self.down_closed && (self.up_closed || self.child_exited),
             false => self.up_closed && self.down_closed,
         };
-        if done && self.client.is_datagram() && self.respawn_for_more(reg, target)? {
-            return self.step(reg, now, target);
-        }
         if done {
             return Ok(LinkState::Done);
         }
+        let moved = self.up.total + self.down.total;
+        if moved != self.moved {
+            (self.moved, self.active_at) = (moved, now);
+        }
+        let idle_at = self.idle.map(|w| self.active_at + w);
+        if idle_at.is_some_and(|t| now >= t) {
+            return Ok(LinkState::Idle);
+        }
 
-        let up_w = !self.up_closed && !self.child_stdin_gone && self.up.wants_write(now);
+        let up_w = !self.up_closed && self.up.wants_write(now);
         self.eps[CLIENT].set_interest(
             reg,
             interest(
@@ -386,45 +297,29 @@ impl Link {
         } else {
             self.eps[w].set_interest(reg, interest(self.down.wants_read(), up_w))?;
         }
-        Ok(LinkState::Alive(None))
+        Ok(LinkState::Alive(idle_at))
     }
 
-    fn close(mut self, reg: &Registry) -> Option<Child> {
+    /// A child still running sees its pipes close here, exits, and is reaped later
+    /// (the registry in `child` keeps it until then).
+    fn close(mut self, reg: &Registry) {
         for ep in &mut self.eps {
             if ep.fd >= 0 {
                 ep.release(reg);
             }
         }
-        match self.far {
-            // Its pipes close here; it sees EOF and exits, and is reaped later.
-            Far::Child { child, .. } if !self.child_exited => Some(child),
-            _ => None,
-        }
     }
-}
-
-/// `-u -l --exec`: the shared UDP sockets where new peers show up.
-struct Intake {
-    socks: Vec<(UdpSocket, Endpoint)>,
-    /// Which link serves each peer.
-    peers: HashMap<SocketAddr, usize>,
-    scratch: Box<[u8]>,
 }
 
 pub struct Relay {
     listeners: Option<Listeners>,
-    intake: Option<Intake>,
     keep_open: bool,
     links: BTreeMap<usize, Link>,
-    next_id: usize,
-    /// Children whose connection ended before they did.
-    orphans: Vec<Child>,
+    /// Three tokens a link (client, far read, far write).
+    tokens: Tokens,
     target: Target,
     max_links: usize,
-    access: Access,
-    wait: Option<Duration>,
-    verbose: u8,
-    numeric: bool,
+    rules: LinkRules,
     /// Connect mode: the error that ended the only link, for the exit code.
     failed: Option<anyhow::Error>,
 }
@@ -438,88 +333,33 @@ impl Relay {
     ) -> Result<Relay> {
         Ok(Relay {
             listeners,
-            intake: None,
             keep_open,
             links: BTreeMap::new(),
-            next_id: 0,
-            orphans: Vec::new(),
+            tokens: Tokens::new(3),
             target: Target::resolve(cfg, attach)?,
             max_links: cfg.max_conns,
-            access: cfg.access.clone(),
-            wait: cfg.wait,
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
+            rules: LinkRules {
+                wait: cfg.wait,
+                crlf: cfg.io.crlf,
+            },
             failed: None,
         })
     }
 
     fn add(&mut self, client: Conn, peer: Peer) -> Option<usize> {
-        let id = self.next_id;
-        self.next_id += 1;
-        match Link::open(id, client, peer.clone(), &self.target, self.wait) {
+        let id = self.tokens.take();
+        let tokens = [0, 1, 2].map(|i| self.tokens.token(id, i));
+        match Link::open(tokens, client, peer.clone(), &self.target, &self.rules) {
             Ok(l) => {
                 self.links.insert(id, l);
                 Some(id)
             }
             Err(e) => {
+                self.tokens.give_back(id);
                 self.link_failed(&peer, &e);
                 None
             }
         }
-    }
-
-    /// Datagrams on the shared UDP sockets: from a known peer (sent before its own
-    /// socket was connected) they go to its child; from a new peer they start one.
-    fn intake(&mut self) {
-        let Some(mut intake) = self.intake.take() else {
-            return;
-        };
-        for (s, ep) in &mut intake.socks {
-            while ep.readable {
-                let (n, from) = match s.recv_from(&mut intake.scratch) {
-                    Ok(x) => x,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        ep.blocked_read();
-                        break;
-                    }
-                    Err(_) => continue, // an ICMP error for some earlier peer
-                };
-                let bytes = &intake.scratch[..n];
-                let peer = Peer::Inet(from);
-                if let Some(link) = intake
-                    .peers
-                    .get(&from)
-                    .and_then(|id| self.links.get_mut(id))
-                {
-                    link.up.preload(bytes);
-                    continue;
-                }
-                if !permitted(&self.access, &peer, self.verbose, self.numeric)
-                    || self.links.len() >= self.max_links
-                {
-                    continue;
-                }
-                let local = match s.local_addr() {
-                    Ok(l) => l,
-                    Err(_) => continue,
-                };
-                let conn = match net::udp_peer_socket(&local, &from) {
-                    Ok(c) => Conn::Udp(c),
-                    Err(e) => {
-                        self.link_failed(&peer, &e);
-                        continue;
-                    }
-                };
-                super::listen::report_client(&peer, self.verbose, self.numeric);
-                if let Some(id) = self.add(conn, peer) {
-                    if let Some(l) = self.links.get_mut(&id) {
-                        l.up.preload(bytes);
-                    }
-                    intake.peers.insert(from, id);
-                }
-            }
-        }
-        self.intake = Some(intake);
     }
 
     fn link_failed(&mut self, peer: &Peer, e: &anyhow::Error) {
@@ -528,17 +368,22 @@ impl Relay {
                 format!("connect to {host} port {} (tcp) failed", addr.port())
             }
             Target::Unix(a) => format!("connect to {a} failed"),
-            Target::Exec(argv) => format!("{} failed", argv[0]),
+            Target::Exec(argv) => format!("exec {}", argv[0]),
         };
         let cause = e
             .downcast_ref::<io::Error>()
             .map(os_message)
             .unwrap_or_else(|| format!("{e:#}"));
-        if self.verbose > 0 {
+        // One client (connect mode, or -l without -k): its failure is rnc's, exit 1.
+        if !self.keep_open {
+            if self.failed.is_none() {
+                self.failed = Some(anyhow!("{what}: {cause}"));
+            }
+        } else if crate::report::verbose() > 0 {
             crate::say!("rnc: {what}: {cause} (client {})", peer.describe(true));
-        }
-        if self.listeners.is_none() && self.failed.is_none() {
-            self.failed = Some(anyhow!("{what}: {cause}"));
+        } else if matches!(self.target, Target::Exec(_)) {
+            // A program that cannot run is the server's fault: said even without -v.
+            crate::say!("rnc: {what}: {cause}");
         }
     }
 }
@@ -552,15 +397,7 @@ impl Session for Relay {
                 return Ok(());
             }
         }
-        if let Some(i) = &mut self.intake {
-            for (_, ep) in &mut i.socks {
-                if ep.token == t {
-                    ep.on_event(ev);
-                }
-            }
-        }
-        if t.0 >= FIRST_LINK {
-            let (id, idx) = ((t.0 - FIRST_LINK) / 3, (t.0 - FIRST_LINK) % 3);
+        if let Some((id, idx)) = self.tokens.owner(t) {
             if let Some(l) = self.links.get_mut(&id) {
                 l.eps[idx].on_event(ev);
             }
@@ -569,32 +406,42 @@ impl Session for Relay {
     }
 
     fn on_child_exit(&mut self) {
+        let gone = child::reap();
         for l in self.links.values_mut() {
-            if let Far::Child { child, .. } = &mut l.far {
-                if !l.child_exited && matches!(child.try_wait(), Ok(Some(_))) {
+            if let Far::Child { pid, .. } = &l.far {
+                if gone.contains(pid) {
                     l.child_exited = true;
                 }
             }
         }
-        self.orphans
-            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
     }
 
     fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow> {
+        self.accept(reg, now)?;
+        // Children are reaped in on_child_exit, on SIGCHLD only: a child exists only
+        // once its link does, so its signal is read after the link is in place.
+        let deadline = self.step_links(reg, now);
+        self.next(reg, now, deadline)
+    }
+}
+
+impl Relay {
+    /// New clients, each with its link (up to --max-conns; the rest are closed).
+    fn accept(&mut self, reg: &Registry, now: Instant) -> Result<()> {
         if let Some(l) = &mut self.listeners {
             let mut got = l.accept(now, 256)?;
             for (_, peer) in admit(&mut got, self.links.len(), self.max_links) {
                 // Over --max-conns: closed as soon as accepted (dropped here).
-                if self.verbose > 0 {
+                if crate::report::verbose() > 0 {
                     crate::say!(
                         "rnc: --max-conns {} reached: closed {}",
                         self.max_links,
-                        peer.describe(self.numeric)
+                        peer.describe(crate::report::numeric())
                     );
                 }
             }
             for (client, peer) in got {
-                super::listen::report_client(&peer, self.verbose, self.numeric);
+                super::listen::report_client(&peer);
                 self.add(client, peer);
                 if !self.keep_open {
                     // nc without -k: one client, then the listener closes.
@@ -605,21 +452,23 @@ impl Session for Relay {
                 }
             }
         }
-        // Children are reaped in on_child_exit, on SIGCHLD only: a child exists only
-        // once its link does, so its signal is read after the link is in place.
-        self.intake();
+        Ok(())
+    }
 
+    /// Every link's turn; the ones that ended are closed. Returns the next deadline.
+    fn step_links(&mut self, reg: &Registry, now: Instant) -> Option<Instant> {
         let mut deadline: Option<Instant> = None;
         let mut done = Vec::new();
         for (&id, l) in self.links.iter_mut() {
-            match l.step(reg, now, &self.target) {
-                Ok(LinkState::Alive(d)) => {
-                    deadline = match (deadline, d) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    }
-                }
+            match l.step(reg, now) {
+                Ok(LinkState::Alive(d)) => deadline = earliest(deadline, d),
                 Ok(LinkState::Done) => done.push((id, None)),
+                Ok(LinkState::Idle) => {
+                    if crate::report::verbose() > 0 {
+                        crate::say!("Connection closed on {}: idle (-w)", l.peer.describe(true));
+                    }
+                    done.push((id, None))
+                }
                 Err(e) => done.push((id, Some(e))),
             }
         }
@@ -627,37 +476,38 @@ impl Session for Relay {
             let Some(l) = self.links.remove(&id) else {
                 continue;
             };
+            self.tokens.give_back(id);
             if let Some(e) = err {
                 if l.connecting.is_some() {
                     self.link_failed(&l.peer.clone(), &anyhow::Error::new(e));
-                } else if self.verbose > 1 {
+                } else if crate::report::verbose() > 1 {
                     crate::say!("rnc: client {}: {}", l.peer.describe(true), os_message(&e));
                 }
             }
-            if let (Some(i), Peer::Inet(a)) = (&mut self.intake, &l.peer) {
-                i.peers.remove(a);
-            }
-            if let Some(child) = l.close(reg) {
-                self.orphans.push(child);
-            }
+            l.close(reg);
             if let Some(li) = &mut self.listeners {
                 li.resume();
             }
         }
+        deadline
+    }
 
-        if let Some(i) = &mut self.intake {
-            for (_, ep) in &mut i.socks {
-                ep.set_interest(reg, interest(true, false))?;
-            }
-            return Ok(Flow::Wait(deadline));
-        }
+    /// Listen on, or (with no listener) end when the last link has.
+    fn next(
+        &mut self,
+        reg: &Registry,
+        now: Instant,
+        mut deadline: Option<Instant>,
+    ) -> Result<Flow> {
         match &mut self.listeners {
+            // Connections left by this step's accept batch: take them at once.
+            Some(l) if l.pending() => {
+                l.arm(reg)?;
+                deadline = Some(now);
+            }
             Some(l) => {
                 let paused = l.arm(reg)?;
-                deadline = match (deadline, paused) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+                deadline = earliest(deadline, paused);
             }
             None if self.links.is_empty() => {
                 return match self.failed.take() {
@@ -672,26 +522,20 @@ impl Session for Relay {
 }
 
 /// `rnc -l ... --relay/--exec`: serve clients from the listeners.
-pub fn serve(cfg: &Config, attach: &Attach, listeners: Listeners, keep_open: bool) -> Result<i32> {
-    let mut relay = Relay::new(cfg, attach, Some(listeners), keep_open)?;
-    event_loop::run(&mut relay)
+/// `-l --relay`, `-l -e`, `-l -c`: each client joined to its far side.
+pub fn listen(
+    cfg: &Config,
+    attach: &Attach,
+    addr: Option<&str>,
+    port: u16,
+    keep_open: bool,
+) -> Result<i32> {
+    let (listeners, _socket_file) = super::listen::bind(cfg, addr, port)?;
+    serve(cfg, attach, listeners, keep_open)
 }
 
-/// `rnc -u -l port --exec`: one child per UDP peer.
-pub fn serve_datagrams(cfg: &Config, attach: &Attach, socks: Vec<UdpSocket>) -> Result<i32> {
-    let mut relay = Relay::new(cfg, attach, None, true)?;
-    relay.intake = Some(Intake {
-        socks: socks
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let ep = Endpoint::new(s.as_raw_fd(), Token(super::listen::FIRST_LISTENER + i));
-                (s, ep)
-            })
-            .collect(),
-        peers: HashMap::new(),
-        scratch: vec![0u8; 65536].into_boxed_slice(),
-    });
+fn serve(cfg: &Config, attach: &Attach, listeners: Listeners, keep_open: bool) -> Result<i32> {
+    let mut relay = Relay::new(cfg, attach, Some(listeners), keep_open)?;
     event_loop::run(&mut relay)
 }
 

@@ -27,9 +27,10 @@ use mio::{Interest, Registry, Token};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::config::{Config, ScanPlan};
-use crate::event_loop::{self, Flow, Session, FIRST_SESSION_TOKEN};
+use crate::event_loop::{self, Flow, Session};
 use crate::net;
 use crate::stdio;
+use crate::token::FIRST_SESSION as FIRST_SESSION_TOKEN;
 
 /// Without -w a port check must not hang for the kernel's two minutes.
 pub const DEFAULT_SCAN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,6 +76,8 @@ pub struct Settings {
     pub source: Option<IpAddr>,
     pub source_port: Option<u16>,
     pub so_debug: bool,
+    /// -T -I -O -M -m -b -S on every probe socket.
+    pub tune: crate::sockopt::Tune,
     /// `-n`: no service names in the report.
     pub numeric: bool,
     pub verbose: u8,
@@ -82,10 +85,17 @@ pub struct Settings {
 }
 
 pub fn run(cfg: &Config, plan: &ScanPlan) -> Result<i32> {
-    if cfg.unix {
+    if cfg.unix() {
         anyhow::bail!("-U is not supported with -z");
     }
-    let proto = if cfg.udp { Proto::Udp } else { Proto::Tcp };
+    if let Some(p) = &cfg.proxy {
+        let src = net::Source {
+            addr: None,
+            port: plan.source_port,
+        };
+        return crate::proxy::scan(cfg, p, &plan.host, &plan.ports, &src);
+    }
+    let proto = if cfg.udp() { Proto::Udp } else { Proto::Tcp };
     let source = plan
         .source
         .as_deref()
@@ -139,6 +149,7 @@ pub fn run(cfg: &Config, plan: &ScanPlan) -> Result<i32> {
         source,
         source_port: plan.source_port,
         so_debug: cfg.so_debug,
+        tune: cfg.tune,
         numeric: cfg.numeric,
         verbose: cfg.verbose,
         json: plan.json,
@@ -307,7 +318,7 @@ impl<O: Write, E: Write> Scan<O, E> {
         let spare = self.spare[usize::from(addr.is_ipv6())].take();
         let sock = match spare.map_or_else(|| self.socket_for(&addr), Ok) {
             Ok(s) => s,
-            Err(e) if is_fd_shortage(&e) => return Ok(false),
+            Err(e) if net::out_of_resources(&e) => return Ok(false),
             Err(e) => {
                 self.failed(idx, addr_i, &e);
                 return Ok(true);
@@ -320,7 +331,7 @@ impl<O: Write, E: Write> Scan<O, E> {
                     // The kernel may have settled it already (loopback does).
                     Self::tcp_status(&sock, &addr, started)
                 }
-                Err(e) if is_fd_shortage(&e) && self.in_flight > 0 => return Ok(false),
+                Err(e) if net::out_of_resources(&e) && self.in_flight > 0 => return Ok(false),
                 Err(e) => Status::Failed(e),
             },
             Proto::Udp => match sock
@@ -344,7 +355,7 @@ impl<O: Write, E: Write> Scan<O, E> {
                 let token = Token(FIRST_SESSION_TOKEN + slot);
                 if let Err(e) = reg.register(&mut SourceFd(&sock.as_raw_fd()), token, interest) {
                     self.free.push(slot);
-                    if is_fd_shortage(&e) && self.in_flight > 0 {
+                    if net::out_of_resources(&e) && self.in_flight > 0 {
                         return Ok(false);
                     }
                     return Err(anyhow!("epoll_ctl: {}", net::os_message(&e)));
@@ -394,6 +405,10 @@ impl<O: Write, E: Write> Scan<O, E> {
         if self.s.so_debug {
             net::set_so_debug(&sock)?;
         }
+        self.s
+            .tune
+            .apply(&sock, addr.is_ipv6(), Some(addr))
+            .map_err(|e| io::Error::other(format!("{e:#}")))?;
         if self.s.source.is_some() || self.s.source_port.is_some() {
             let ip = self.s.source.unwrap_or(if addr.is_ipv4() {
                 IpAddr::V4(Ipv4Addr::UNSPECIFIED)
@@ -629,14 +644,6 @@ fn fd_shortage() -> io::Error {
     io::Error::from_raw_os_error(libc::EMFILE)
 }
 
-/// Out of descriptors or memory for sockets: wait for attempts to end, then go on.
-fn is_fd_shortage(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
-}
-
 /// `{"host":…,"address":…,"port":…,"proto":…,"service":…,"latency_ms":…}`
 /// `service` is `*` when the port has no name (or under -n).
 fn json_line(
@@ -719,6 +726,7 @@ mod tests {
             source: None,
             source_port: None,
             so_debug: false,
+            tune: Default::default(),
             numeric: false,
             verbose: 2,
             json: true,

@@ -1,71 +1,89 @@
-//! `rnc -u -l --echo [addr] port`: every datagram goes back to its sender, whole (the
-//! UDP half of RFC 862). A small mode of its own, apart from the UDP bridge.
+//! `rnc -u -l --echo [addr] port` and `rnc -u -l -U --echo path`: every datagram goes
+//! back to its sender, whole (the UDP half of RFC 862), if the access rules let the
+//! sender in. A small mode of its own, apart from the UDP bridge. A Unix sender without
+//! an address of its own cannot be answered; its datagrams are dropped.
 
-use std::io;
-use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::mem::MaybeUninit;
 use std::time::Instant;
 
 use anyhow::Result;
 use mio::event::Event;
-use mio::{Interest, Registry, Token};
+use mio::{Interest, Registry};
+use socket2::{SockAddr, Socket};
 
+use crate::access::Access;
 use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::event_loop::{self, Flow, Session};
+use crate::listener::permitted;
 
 /// The largest UDP payload (IPv4: 65,507 bytes; the buffer takes any).
-const DATAGRAM_MAX: usize = 65536;
 /// Datagrams echoed per socket per step, so one busy socket does not starve the other.
 const TURN: usize = 64;
-const FIRST_SOCKET: usize = 16;
 
 pub fn run(cfg: &Config, addr: Option<&str>, port: u16) -> Result<i32> {
-    event_loop::catch_signals()?;
-    let socks = super::datagram::bind_udp(cfg, addr, port, false)?;
+    let (socks, _socket_file) = super::datagram::bind_datagram(cfg, addr, port, false)?;
     let socks = socks
         .into_iter()
-        .enumerate()
-        .map(|(i, sock)| Echoer {
-            ep: Endpoint::new(sock.as_raw_fd(), Token(FIRST_SOCKET + i)),
+        .map(|(sock, ep)| Echoer {
+            ep,
             sock,
             held: None,
         })
         .collect();
     let mut s = UdpEcho {
         socks,
-        buf: vec![0; DATAGRAM_MAX],
+        buf: vec![MaybeUninit::uninit(); crate::buf::DATAGRAM_ROOM],
+        gate: Gate {
+            access: cfg.access.clone(),
+        },
     };
     event_loop::run(&mut s)
 }
 
 struct Echoer {
-    sock: UdpSocket,
+    sock: Socket,
     ep: Endpoint,
     /// A datagram the socket would not send yet; nothing is read until it goes.
-    held: Option<(Vec<u8>, SocketAddr)>,
+    held: Option<(Vec<u8>, SockAddr)>,
 }
 
 struct UdpEcho {
     socks: Vec<Echoer>,
-    buf: Vec<u8>,
+    buf: Vec<MaybeUninit<u8>>,
+    gate: Gate,
+}
+
+/// Who gets an answer: `--allow`/`--deny` (with the `-v` refusal line), and only a
+/// sender that has an address to answer.
+struct Gate {
+    access: Access,
+}
+
+impl Gate {
+    fn admits(&self, from: &SockAddr) -> bool {
+        if from.is_unnamed() {
+            return false;
+        }
+        if self.access.is_open() {
+            return true;
+        }
+        let peer = super::datagram::peer_of(from);
+        permitted(&self.access, &peer)
+    }
 }
 
 /// Errors a send or receive may report for one peer (an ICMP error, a datagram too big):
 /// that datagram is lost, the server goes on.
-fn is_would_block(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
-}
-
 impl Echoer {
     /// Echo up to `TURN` datagrams; true if more may be waiting.
-    fn turn(&mut self, buf: &mut [u8]) -> bool {
+    fn turn(&mut self, buf: &mut [MaybeUninit<u8>], gate: &Gate) -> bool {
         if let Some((data, to)) = &self.held {
             if !self.ep.writable {
                 return false;
             }
             match self.sock.send_to(data, to) {
-                Err(e) if is_would_block(&e) => {
+                Err(e) if crate::buf::would_block(&e) => {
                     self.ep.blocked_write();
                     return false;
                 }
@@ -78,15 +96,20 @@ impl Echoer {
             }
             let (n, from) = match self.sock.recv_from(buf) {
                 Ok(got) => got,
-                Err(e) if is_would_block(&e) => {
+                Err(e) if crate::buf::would_block(&e) => {
                     self.ep.blocked_read();
                     return false;
                 }
                 Err(_) => continue,
             };
-            match self.sock.send_to(&buf[..n], from) {
-                Err(e) if is_would_block(&e) => {
-                    self.held = Some((buf[..n].to_vec(), from));
+            if !gate.admits(&from) {
+                continue;
+            }
+            // SAFETY: recv_from initialised the first n bytes.
+            let data = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+            match self.sock.send_to(data, &from) {
+                Err(e) if crate::buf::would_block(&e) => {
+                    self.held = Some((data.to_vec(), from));
                     self.ep.blocked_write();
                     return false;
                 }
@@ -117,7 +140,7 @@ impl Session for UdpEcho {
     fn step(&mut self, _reg: &Registry, now: Instant) -> Result<Flow> {
         let mut more = false;
         for s in &mut self.socks {
-            more |= s.turn(&mut self.buf);
+            more |= s.turn(&mut self.buf, &self.gate);
         }
         Ok(Flow::Wait(more.then_some(now)))
     }

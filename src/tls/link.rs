@@ -28,8 +28,8 @@ use crate::conn::{Conn, Peer};
 use crate::endpoint::Endpoint;
 use crate::net::os_message;
 
-/// Links' tokens, two each (net, app): far above any session's.
-pub const FIRST_TOKEN: usize = 1 << 40;
+/// Links' tokens, two each (net, app).
+pub const FIRST_TOKEN: usize = crate::token::FIRST_TLS;
 /// Plaintext read from the app end at a time (four TLS records).
 const CHUNK: usize = 64 * 1024;
 /// After the mode has finished, how long its last bytes and close_notify may take.

@@ -75,7 +75,7 @@ pub fn install(cfg: &Config) -> Result<()> {
         return Ok(());
     };
     let listen = match &cfg.mode {
-        Mode::Listen { addr, .. } | Mode::Serve { addr, .. } => Some(addr.clone()),
+        Mode::Listen { at, .. } => Some(at.name().map(String::from)),
         _ => None,
     };
     if opts.no_verify {
@@ -89,7 +89,7 @@ pub fn install(cfg: &Config) -> Result<()> {
         true => Some(setup::client(opts)?),
         false => None,
     };
-    let relay = match (opts.relay_out, &cfg.attach) {
+    let relay = match (opts.relay_out, cfg.attach()) {
         (true, Some(Attach::Tcp { .. })) => Some(setup::client(opts)?),
         _ => None,
     };
@@ -100,13 +100,7 @@ pub fn install(cfg: &Config) -> Result<()> {
         servername: opts.servername.clone(),
         wait: cfg.wait.unwrap_or(HANDSHAKE_TIMEOUT),
         verbose: cfg.verbose,
-        once: matches!(
-            cfg.mode,
-            Mode::Listen {
-                keep_open: false,
-                ..
-            }
-        ),
+        once: matches!(cfg.mode, Mode::Listen { many: false, .. }),
     });
     Ok(())
 }
