@@ -642,6 +642,29 @@ fn n_sends_close_notify_and_truncation_is_reported() {
     assert_eq!(r.read_out_to_end(SECS10), b"bye\n");
     assert_eq!(r.code(SECS5), 0);
 
+    // -q 0: rnc quits at stdin EOF, but what it read is sent before close_notify.
+    let (mut py, port) = Py::server(&[
+        "hear",
+        "--cert",
+        &c.path("good.pem"),
+        "--key",
+        &c.path("good.key"),
+    ]);
+    let mut r = rnc([
+        "-q",
+        "0",
+        "--ssl-trustfile",
+        &c.path("ca.pem"),
+        "localhost",
+        &p(port),
+    ])
+    .spawn();
+    r.send(b"last words\n");
+    r.close_stdin();
+    assert_eq!(r.code(SECS10), 0);
+    assert_eq!(py.line("got", SECS10), "last words");
+    assert!(!py.seen.iter().any(|l| l == "truncated"), "{:?}", py.seen);
+
     // A FIN with no close_notify: reported under -v, the data delivered, exit 0.
     let (_py, port) = Py::server(&[
         "plainclose",

@@ -401,6 +401,9 @@ pub fn drain(now: Instant) -> Instant {
             if let Some(l) = set.links.get_mut(&id) {
                 l.app_gone = true;
                 l.held.clear();
+                // The mode may have written its last bytes since the loop last looked:
+                // read the app end until it is empty, whatever readiness says.
+                l.eps[APP].readable = true;
             }
             set.dirty.insert(id);
         }
@@ -669,10 +672,6 @@ impl Link {
             return Ok(false);
         }
         if !self.eps[APP].readable {
-            if draining {
-                self.app_closed();
-                return Ok(true);
-            }
             return Ok(false);
         }
         match (&self.app).read(buf) {
@@ -690,6 +689,11 @@ impl Link {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.eps[APP].blocked_read();
+                if draining {
+                    // All the mode wrote is in: close_notify follows it.
+                    self.app_closed();
+                    return Ok(true);
+                }
                 return Ok(false);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
