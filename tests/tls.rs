@@ -617,6 +617,35 @@ fn echo_chat_and_relay_over_tls() {
 }
 
 #[test]
+fn relay_with_tls_at_both_ends_and_exec_behind_tls() {
+    let c = Certs::new("both");
+    // TLS in (the run's own certificate), TLS out (pinned to the server's).
+    let (_pys, sport) = Py::server(&[
+        "echo",
+        "--cert",
+        &c.path("good.pem"),
+        "--key",
+        &c.path("good.key"),
+    ]);
+    let fp = c.fingerprint("good.pem");
+    let (_r, port) = server(&[
+        "--ssl",
+        "--relay",
+        &format!("127.0.0.1:{sport}"),
+        "--relay-ssl",
+        "--ssl-pin",
+        &fp,
+    ]);
+    let mut pyc = Py::start(&["client", "ask", "both ways", "--port", &p(port)]);
+    assert_eq!(pyc.line("got", SECS10), "both ways");
+
+    // -c behind TLS: the program sees plaintext, and TCP in its environment.
+    let (_r, port) = server(&["--ssl", "-c", "echo \"$RNC_PROTO\"; cat"]);
+    let mut py = Py::start(&["client", "ask", "ping", "--port", &p(port)]);
+    assert_eq!(py.line("got", SECS10), "TCP");
+}
+
+#[test]
 fn n_sends_close_notify_and_truncation_is_reported() {
     let c = Certs::new("close");
     // -N: close_notify, then FIN; the peer's read ends cleanly (no "truncated").
