@@ -10,7 +10,7 @@
 //! beyond its I/O.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -32,6 +32,10 @@ use crate::net::os_message;
 pub const FIRST_TOKEN: usize = crate::token::FIRST_TLS;
 /// Plaintext read from the app end at a time (four TLS records).
 const CHUNK: usize = 64 * 1024;
+/// Listener clients reach the mode in the order they connected: one whose handshake
+/// is done waits for those accepted before it, but no longer than this after they
+/// were accepted (a stalled handshake must not hold up the others).
+const IN_ORDER: Duration = Duration::from_millis(200);
 /// After the mode has finished, how long its last bytes and close_notify may take.
 const DRAIN_TIME: Duration = Duration::from_secs(5);
 
@@ -54,6 +58,8 @@ struct Link {
     phase: Phase,
     /// Connect and handshake must be done by then.
     deadline: Instant,
+    /// When it was made (accepted, for a listener's client).
+    born: Instant,
     /// A listener's client: the mode's end and the peer, handed over once the handshake
     /// has completed.
     handoff: Option<(UnixStream, Peer)>,
@@ -91,8 +97,9 @@ struct LinkSet {
     new: Vec<usize>,
     /// Links in Connecting or Handshaking, which have a deadline.
     timed: HashSet<usize>,
-    /// Listener clients whose handshake has completed, for `take_ready`.
-    ready: VecDeque<(Conn, Peer)>,
+    /// Listener clients whose handshake has completed, for `take_ready`, by accept
+    /// order (link id).
+    ready: BTreeMap<usize, (Conn, Peer)>,
     scratch: Vec<u8>,
     /// The mode has finished: links only flush, until then.
     draining: Option<Instant>,
@@ -246,6 +253,7 @@ fn add(
                 eps,
                 phase,
                 deadline,
+                born: Instant::now(),
                 handoff,
                 who,
                 theirs: origin,
@@ -335,10 +343,11 @@ pub fn take_ready(out: &mut Vec<(Conn, Peer)>, max: usize) -> anyhow::Result<()>
         if let Some(e) = set.failed.take() {
             return Err(anyhow::anyhow!(e));
         }
+        let (bound, _) = set.in_order(Instant::now());
         while out.len() < max {
-            match set.ready.pop_front() {
-                Some(c) => out.push(c),
-                None => break,
+            match set.ready.first_entry() {
+                Some(e) if *e.key() < bound => out.push(e.remove()),
+                _ => break,
             }
         }
         Ok(())
@@ -346,7 +355,7 @@ pub fn take_ready(out: &mut Vec<(Conn, Peer)>, max: usize) -> anyhow::Result<()>
 }
 
 pub fn has_ready() -> bool {
-    SET.with_borrow(|set| !set.ready.is_empty())
+    SET.with_borrow(|set| set.releasable(Instant::now()))
 }
 
 /// The listeners have closed: clients still in their handshake, or not yet taken, go.
@@ -454,7 +463,7 @@ impl LinkSet {
             if l.phase == Phase::Open {
                 self.timed.remove(&id);
                 if let Some((app, peer)) = l.handoff.take() {
-                    self.ready.push_back((Conn::Unix(app), peer));
+                    self.ready.insert(id, (Conn::Unix(app), peer));
                 }
             }
             match res {
@@ -464,7 +473,7 @@ impl LinkSet {
             }
         }
         // Something for the session's accept: look again at once.
-        if !self.ready.is_empty() || self.failed.is_some() {
+        if self.releasable(now) || self.failed.is_some() {
             return Ok(Some(now));
         }
         let next = self
@@ -472,10 +481,32 @@ impl LinkSet {
             .iter()
             .filter_map(|id| self.links.get(id).map(|l| l.deadline))
             .min();
-        Ok(match (next, self.draining) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        let held_until = (!self.ready.is_empty())
+            .then(|| self.in_order(now).1)
+            .flatten();
+        Ok([next, held_until, self.draining]
+            .into_iter()
+            .flatten()
+            .min())
+    }
+
+    /// The accept-order rule: clients below the returned id may be handed over now;
+    /// and when the earliest hold lifts.
+    fn in_order(&self, now: Instant) -> (usize, Option<Instant>) {
+        let holding = self.timed.iter().filter_map(|id| {
+            let l = self.links.get(id)?;
+            let until = l.born + IN_ORDER;
+            (l.handoff.is_some() && now < until).then_some((*id, until))
+        });
+        holding.fold((usize::MAX, None), |(b, t), (id, until)| {
+            (b.min(id), Some(t.map_or(until, |t: Instant| t.min(until))))
         })
+    }
+
+    fn releasable(&self, now: Instant) -> bool {
+        self.ready
+            .first_key_value()
+            .is_some_and(|(id, _)| *id < self.in_order(now).0)
     }
 
     fn end(&mut self, reg: &Registry, id: usize, why: Option<Failure>) {
