@@ -13,7 +13,7 @@ use crate::conn::Conn;
 use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{earliest, Flow, Session};
 use crate::net::os_message;
-use crate::pump::{Framing, Pump, PumpError, Shaping};
+use crate::pump::{Framing, Pump, PumpError, Shaping, Tap};
 use crate::stdio::{self, FdKind};
 
 pub use crate::token::{NET, STDIN, STDOUT};
@@ -62,17 +62,19 @@ impl Bridge {
             crlf: rules.crlf,
             interval: rules.interval,
         };
-        let up = if rules.no_stdin {
+        let mut up = if rules.no_stdin {
             Pump::finished_from_start()
         } else {
             Pump::framed(stdin_kind, FdKind::Socket, shaping, up_framing)
         };
-        let down = Pump::framed(
+        let mut down = Pump::framed(
             FdKind::Socket,
             stdout_kind,
             Shaping::default(),
             down_framing,
         );
+        up.tap = Some(Tap::Sends);
+        down.tap = Some(Tap::Receives);
         Ok(Bridge {
             net_ep: Endpoint::new(net.fd(), NET),
             net,

@@ -166,9 +166,10 @@ pub struct Cli {
     /// Quit after EOF on stdin and delay of seconds
     ///
     /// Once stdin has ended and all of it is sent, send a FIN (as -N) and
-    /// exit this many seconds later, even if the peer is still sending;
-    /// exit sooner if the peer closes first. 0 exits at once. A negative
-    /// value is the same as no -q. Default: no limit.
+    /// exit this many seconds later (or a number with ms, s, m or h: 500ms),
+    /// even if the peer is still sending; exit sooner if the peer closes
+    /// first. 0 exits at once. A negative value is the same as no -q.
+    /// Default: no limit.
     ///
     /// As nc.traditional -q; nc.openbsd -q (Debian) starts the delay only
     /// when the peer has closed too; ncat 7.93 has none.
@@ -236,8 +237,9 @@ pub struct Cli {
     ///
     /// Give up a connect after this long. In connect mode and with -l
     /// (without -k), also exit (status 0) once no data has moved either way
-    /// for this long; -l still waits for its client without bound. Default:
-    /// no timeout, except 5 seconds per port with -z.
+    /// for this long; -l still waits for its client without bound. Seconds,
+    /// or a number with ms, s, m or h (250ms). Default: no timeout, except
+    /// 5 seconds per port with -z.
     ///
     /// As nc.openbsd -w; nc.traditional -w also bounds the wait after
     /// stdin's end; ncat -w (--wait) bounds connects only.
@@ -574,10 +576,12 @@ pub struct Cli {
     )]
     pub parallel: Option<String>,
 
-    /// One JSON object per open port with -z
+    /// JSON output: the ports of -z, or the --stats figures
     ///
-    /// On stdout, in ascending port order: host, address, port, proto,
-    /// service (null when unnamed) and latency_ms (the connect time).
+    /// With -z: one object per open port on stdout, in ascending port
+    /// order: host, address, port, proto, service (null when unnamed) and
+    /// latency_ms (the connect time). Elsewhere: --stats as one JSON object
+    /// on stderr at exit (--json implies --stats).
     ///
     /// nc.openbsd, nc.traditional and ncat have none.
     #[arg(long = "json", hide_short_help = true, verbatim_doc_comment)]
@@ -829,6 +833,94 @@ pub struct Cli {
     )]
     pub relay_ssl: bool,
 
+    /// Keep trying to connect for this long
+    ///
+    /// In connect mode and with -z: a connect that fails is tried again,
+    /// after 50 ms, then every 90 ms at most, until it succeeds or the
+    /// duration has passed; with -z and several ports, until every port is
+    /// open. -vv prints each attempt. The exit status is that of one try.
+    /// Seconds, or a number with ms, s, m or h.
+    ///
+    /// socat has retry= and forever; nc.openbsd, nc.traditional and ncat
+    /// have none (scripts loop: until nc -z host port; do sleep 1; done).
+    #[arg(
+        long = "retry",
+        value_name = "duration",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub retry: Option<String>,
+
+    /// Print transfer statistics at exit
+    ///
+    /// One line on stderr at exit: bytes sent and received (exact), the
+    /// elapsed time, the rate each way, and for a stream listener the
+    /// connections accepted. With --json the same as one JSON object. Sent
+    /// and received are rnc's side of the network: for a server, to and
+    /// from its clients.
+    ///
+    /// nc.openbsd, nc.traditional and ncat have none (ncat -v prints a
+    /// summary line).
+    #[arg(long = "stats", hide_short_help = true, verbatim_doc_comment)]
+    pub stats: bool,
+
+    /// A live progress line on a terminal
+    ///
+    /// While data moves, one line on stderr: bytes each way, the current
+    /// rate and the elapsed time; with a regular file on stdin, also the
+    /// percentage sent and an ETA. Redrawn at most 4 times a second and
+    /// cleared at exit; -v lines print above it. When stderr is not a
+    /// terminal --progress does nothing (use --stats for a summary).
+    ///
+    /// What pv does in a pipe; the netcats have none.
+    #[arg(long = "progress", hide_short_help = true, verbatim_doc_comment)]
+    pub progress: bool,
+
+    /// Log the session's data to a file
+    ///
+    /// Every byte received and sent, in the order they move, as ncat -o
+    /// writes them. With -k and the servers, what each client sends (and
+    /// what stdin sends to them). The file is truncated first unless
+    /// --append-output. A write that fails (a full disk) stops the log with
+    /// one line; the connection goes on.
+    ///
+    /// As ncat -o (--output).
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "file",
+        value_hint = ValueHint::FilePath,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub output: Option<String>,
+
+    /// Log the session's data as a hex dump
+    ///
+    /// As -o, but each chunk is headed "> sent N bytes" or "< received N
+    /// bytes" (with "to/from HOST PORT" for a server's client), then lines
+    /// of an offset (counted per direction), 16 bytes in hex and the same as
+    /// ASCII (dots for the rest), as ncat --hex-dump writes them.
+    ///
+    /// As ncat --hex-dump, which has -x too (here -x is nc's proxy).
+    #[arg(
+        long = "hex-dump",
+        value_name = "file",
+        value_hint = ValueHint::FilePath,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub hex_dump: Option<String>,
+
+    /// Append to the -o and --hex-dump files
+    ///
+    /// Default: they are truncated first.
+    ///
+    /// As ncat --append-output.
+    #[arg(long = "append-output", hide_short_help = true, verbatim_doc_comment)]
+    pub append_output: bool,
+
     /// Print this help (--help for more)
     #[arg(short = 'h', action = ArgAction::Help)]
     pub help_short: Option<bool>,
@@ -861,7 +953,7 @@ More in rnc --help: --echo --chat --chat-names --broker --max-conns --stall-time
   --relay -e -c --allow --deny --allowfile --denyfile --parallel --json
   --proxy --proxy-auth --proxy-dns -T -V --ssl --ssl-cert --ssl-key --ssl-trustfile
   --ssl-pin --ssl-no-verify --ssl-verify --ssl-servername --ssl-alpn --ssl-ciphers
-  --relay-ssl";
+  --relay-ssl --retry --stats --progress -o --hex-dump --append-output";
 
 /// The end of `--help`: what rnc does, a few examples, where the rest is.
 const AFTER_LONG_HELP: &str = "\

@@ -118,7 +118,11 @@ pub fn run(session: &mut impl Session) -> Result<i32> {
         let flow = session.step(poll.registry(), Instant::now())?;
         let deadline = match flow {
             Flow::Exit(code) => return drain_links(&mut poll, &mut events, code),
-            Flow::Wait(d) => earliest(d, tls::step(poll.registry(), Instant::now())?),
+            Flow::Wait(d) => {
+                let d = earliest(d, tls::step(poll.registry(), Instant::now())?);
+                // --progress wakes the loop for its redraws.
+                earliest(d, crate::wrap::tick(Instant::now()))
+            }
         };
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         match poll.poll(&mut events, timeout) {

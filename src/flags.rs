@@ -634,13 +634,14 @@ pub const ROWS: &[Row] = &[
         [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
         Says::Line("--parallel needs -z")
     ),
+    // Outside -z, --json is --stats as JSON.
     row!(
         "--json",
         ["--json"],
         |c| c.json,
         Connect,
-        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
-        Says::Line("--json needs -z")
+        [],
+        Says::CannotUse
     ),
     row!(
         "--echo",
@@ -706,6 +707,54 @@ pub const ROWS: &[Row] = &[
             (Scan, "must use -l with --max-conns"),
             (Udp, "cannot use --max-conns with -u")
         ]
+    ),
+    row!(
+        "--retry",
+        ["--retry", "2s"],
+        |c| c.retry.is_some(),
+        Connect,
+        [Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
+        Says::Line("--retry needs connect mode or -z")
+    ),
+    row!(
+        "--stats",
+        ["--stats"],
+        |c| c.stats,
+        Connect,
+        [Scan],
+        Says::CannotUse
+    ),
+    row!(
+        "--progress",
+        ["--progress"],
+        |c| c.progress,
+        Connect,
+        [Scan],
+        Says::CannotUse
+    ),
+    row!(
+        "--append-output",
+        ["-o", "/dev/null", "--append-output"],
+        |c| c.append_output,
+        Connect,
+        [Scan],
+        Says::CannotUse
+    ),
+    row!(
+        "-o",
+        ["-o", "/dev/null"],
+        |c| c.output.is_some(),
+        Connect,
+        [Scan],
+        Says::CannotUse
+    ),
+    row!(
+        "--hex-dump",
+        ["--hex-dump", "/dev/null"],
+        |c| c.hex_dump.is_some(),
+        Connect,
+        [Scan],
+        Says::CannotUse
     ),
     row!(
         "--stall-timeout",

@@ -29,6 +29,7 @@ use crate::net::os_message;
 use crate::room::{Fanout, Member, Room};
 use crate::stdio_pair::{StdinSource, StdoutSink};
 use crate::token::{self, Tokens};
+use crate::wrap::{self, Dir};
 
 /// Sources pause while any queue is longer than this.
 pub const HIGH_WATER: usize = 256 * 1024;
@@ -246,9 +247,11 @@ impl<D: Doors> Hub<D> {
         if self.clients.is_empty() {
             return Ok(false);
         }
-        let more = self
-            .stdin
-            .take(now, !paused, usize::MAX, |b| room.stdin_said(b))?;
+        let more = self.stdin.take(now, !paused, usize::MAX, |b| {
+            // What stdin says to the clients is logged once, not once per client.
+            wrap::log(Dir::Sent, b);
+            room.stdin_said(b)
+        })?;
         if self.stdin.finished() && !self.stdin_ended {
             self.stdin_ended = true;
             room.stdin_ended();
@@ -329,7 +332,7 @@ impl<D: Doors> Hub<D> {
             if was_empty {
                 c.progress_at = now;
             }
-            match c.out.flush(&mut c.ep) {
+            match c.out.flush(&mut c.ep).inspect(|&n| sent(n)) {
                 Err(e) => self.gone.push((t, Leave::Error(e))),
                 Ok(n) if n > 0 => {
                     c.progress_at = now;
@@ -475,11 +478,16 @@ fn say_leave(c: &Client, why: &Leave, verbose: u8, stall: Duration) {
     }
 }
 
+/// Bytes written to a client, for --stats.
+fn sent(n: usize) {
+    wrap::count(Dir::Sent, n);
+}
+
 /// An echo client's turn: what is held goes out first; only then is more read, and it
 /// goes straight back, keeping only what the socket would not take.
 fn echo_turn(c: &mut Client, scratch: &mut [u8], now: Instant) -> Turn {
     let fd = c.fd.as_raw_fd();
-    match c.out.flush(&mut c.ep) {
+    match c.out.flush(&mut c.ep).inspect(|&n| sent(n)) {
         Err(e) => return Turn::Gone(Leave::Error(e)),
         Ok(n) if n > 0 => c.active_at = now,
         Ok(_) => {}
@@ -489,10 +497,17 @@ fn echo_turn(c: &mut Client, scratch: &mut [u8], now: Instant) -> Turn {
             Ok(0) => c.eof = true,
             Ok(n) => {
                 c.active_at = now;
+                wrap::count(Dir::Received, n);
+                wrap::log_peer(Dir::Received, &scratch[..n], Some(&c.label));
+                // Logged as sent now, counted as it goes.
+                wrap::log_peer(Dir::Sent, &scratch[..n], Some(&c.label));
                 let mut sent = 0;
                 if c.ep.writable {
                     match sys_write(fd, &scratch[..n]) {
-                        Ok(k) => sent = k,
+                        Ok(k) => {
+                            wrap::count(Dir::Sent, k);
+                            sent = k
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                         Err(e) => return Turn::Gone(Leave::Error(e)),
                     }
@@ -530,7 +545,7 @@ fn room_turn(
     full: bool,
 ) -> Turn {
     let fd = c.fd.as_raw_fd();
-    match c.out.flush(&mut c.ep) {
+    match c.out.flush(&mut c.ep).inspect(|&n| sent(n)) {
         Err(e) => return Turn::Gone(Leave::Error(e)),
         Ok(n) if n > 0 => {
             c.progress_at = now;
@@ -551,6 +566,8 @@ fn room_turn(
             }
             Ok(n) => {
                 c.active_at = now;
+                wrap::count(Dir::Received, n);
+                wrap::log_peer(Dir::Received, &scratch[..n], Some(&c.label));
                 room.heard(t, &mut c.member, &scratch[..n]);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.ep.blocked_read(),

@@ -107,6 +107,7 @@ impl Listeners {
                         if permitted(&self.access, &peer) {
                             // With --ssl the client comes back from take_ready below,
                             // once its handshake has completed.
+                            crate::wrap::connection();
                             out.extend(crate::tls::accept(conn, peer));
                         }
                         // Refused: dropped here, closed before any byte moves.

@@ -49,6 +49,17 @@ pub struct Pump {
     hold_until: Option<Instant>,
     /// Bytes moved to the destination so far.
     pub total: u64,
+    /// Which end is the network, for --stats and the session logs.
+    pub tap: Option<Tap>,
+}
+
+/// A pump that crosses the network: its bytes are counted and logged (`wrap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tap {
+    /// Into a network socket: counted as written, logged as read.
+    Sends,
+    /// From a network socket: counted and logged as read.
+    Receives,
 }
 
 /// splice(2) needs a pipe on one side; rnc puts its own pipe in the middle, which works
@@ -60,7 +71,8 @@ fn can_splice(src: FdKind, dst: FdKind) -> bool {
         dst,
         FdKind::Socket | FdKind::Pipe | FdKind::File { append: false } | FdKind::DevNull
     );
-    src_ok && dst_ok
+    // A session log needs the bytes in memory.
+    src_ok && dst_ok && !crate::wrap::logging()
 }
 
 impl Pump {
@@ -84,7 +96,14 @@ impl Pump {
             after_cr: false,
             hold_until: None,
             total: 0,
+            tap: None,
         }
+    }
+
+    /// The same pump, counted and logged as crossing the network.
+    pub fn tapped(mut self, tap: Tap) -> Pump {
+        self.tap = Some(tap);
+        self
     }
 
     /// A pump with nothing to move (`-d`): finished from the start.
@@ -163,8 +182,12 @@ impl Pump {
         loop {
             let mut moved = false;
             if self.wants_read() && src.readable {
+                let before = self.buf.len();
                 match self.fill(src.fd).map_err(PumpError::Read)? {
-                    Step::Moved(_) => moved = true,
+                    Step::Moved(n) => {
+                        self.tap_read(before, n);
+                        moved = true
+                    }
                     Step::Eof => {
                         self.src_done = true;
                         moved = true;
@@ -177,6 +200,9 @@ impl Pump {
                 match self.drain(dst.fd, now).map_err(PumpError::Write)? {
                     Step::Moved(n) => {
                         self.total += n as u64;
+                        if self.tap == Some(Tap::Sends) {
+                            crate::wrap::count(crate::wrap::Dir::Sent, n);
+                        }
                         moved = true;
                     }
                     Step::Blocked => dst.blocked_write(),
@@ -187,6 +213,22 @@ impl Pump {
                 return Ok(any);
             }
             any = true;
+        }
+    }
+
+    /// `n` bytes came in from the source and sit at the buffer's end, after `before`.
+    fn tap_read(&self, before: usize, n: usize) {
+        use crate::wrap::Dir;
+        let dir = match self.tap {
+            None => return,
+            Some(Tap::Sends) => Dir::Sent,
+            Some(Tap::Receives) => {
+                crate::wrap::count(Dir::Received, n);
+                Dir::Received
+            }
+        };
+        if let Buffer::Mem(m) = &self.buf {
+            crate::wrap::log(dir, m.bytes().get(before..).unwrap_or_default());
         }
     }
 

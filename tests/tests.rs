@@ -24,3 +24,4 @@ mod sockopt;
 mod tls;
 mod udp;
 mod unix;
+mod wrap;

@@ -251,6 +251,7 @@ impl EveryPeer {
                             std::slice::from_raw_parts(self.scratch.as_ptr().cast::<u8>(), n)
                         };
                         self.out.push(bytes);
+                        crate::wrap::moved(crate::wrap::Dir::Received, bytes);
                         let peer = peer_of(&from);
                         if crate::report::verbose() > 0 && !self.seen.contains(&peer) {
                             if self.seen.len() >= SEEN_MAX {
@@ -289,6 +290,7 @@ impl EveryPeer {
         match s.send_to(self.pending.bytes(), to) {
             Ok(_) => {
                 let n = self.pending.len();
+                crate::wrap::moved(crate::wrap::Dir::Sent, self.pending.bytes());
                 self.pending.consume(n);
                 true
             }

@@ -23,7 +23,7 @@ use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{self, earliest, Flow, Session};
 use crate::listener::{admit, Listeners};
 use crate::net::{self, os_message};
-use crate::pump::{Pump, PumpError, Shaping};
+use crate::pump::{Pump, PumpError, Shaping, Tap};
 use crate::stdio::FdKind;
 use crate::token::Tokens;
 use crate::unix::{self, UnixAddr};
@@ -165,7 +165,7 @@ impl Link {
             ],
             client,
             far,
-            up: Pump::new(FdKind::Socket, far_kind, Shaping::default()),
+            up: Pump::new(FdKind::Socket, far_kind, Shaping::default()).tapped(Tap::Receives),
             // -C with -e/-c: the program's LF line ends reach the client as CR LF.
             down: Pump::new(
                 far_kind,
@@ -174,7 +174,8 @@ impl Link {
                     crlf: rules.crlf,
                     interval: None,
                 },
-            ),
+            )
+            .tapped(Tap::Sends),
             idle: wait,
             active_at: Instant::now(),
             moved: 0,

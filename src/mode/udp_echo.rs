@@ -87,7 +87,11 @@ impl Echoer {
                     self.ep.blocked_write();
                     return false;
                 }
-                _ => self.held = None,
+                Ok(k) => {
+                    crate::wrap::moved(crate::wrap::Dir::Sent, &data[..k]);
+                    self.held = None
+                }
+                Err(_) => self.held = None,
             }
         }
         for _ in 0..TURN {
@@ -107,13 +111,15 @@ impl Echoer {
             }
             // SAFETY: recv_from initialised the first n bytes.
             let data = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+            crate::wrap::moved(crate::wrap::Dir::Received, data);
             match self.sock.send_to(data, &from) {
                 Err(e) if crate::buf::would_block(&e) => {
                     self.held = Some((data.to_vec(), from));
                     self.ep.blocked_write();
                     return false;
                 }
-                _ => {}
+                Ok(k) => crate::wrap::moved(crate::wrap::Dir::Sent, &data[..k]),
+                Err(_) => {}
             }
         }
         true

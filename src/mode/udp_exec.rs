@@ -34,7 +34,7 @@ use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{self, Flow, Session};
 use crate::listener::permitted;
 use crate::net::{self, os_message};
-use crate::pump::{Framing, Pump, PumpError, Shaping};
+use crate::pump::{Framing, Pump, PumpError, Shaping, Tap};
 use crate::stdio::FdKind;
 
 use super::listen::report_client;
@@ -95,7 +95,8 @@ impl PeerLink {
                 FdKind::Pipe,
                 Shaping::default(),
                 Framing::DatagramIn,
-            ),
+            )
+            .tapped(Tap::Receives),
             down: down_pump(),
             exited: false,
             stdin_gone: false,
@@ -181,6 +182,7 @@ fn down_pump() -> Pump {
         Shaping::default(),
         Framing::DatagramOut,
     )
+    .tapped(Tap::Sends)
 }
 
 /// The program of `--exec` (split as ncat does) or `--sh-exec` (through `/bin/sh -c`).
