@@ -194,6 +194,9 @@ fn p(port: u16) -> String {
 
 #[test]
 fn self_signed_is_refused_with_the_pin_that_accepts_it() {
+    if !have("python3") {
+        return;
+    }
     let c = Certs::new("selfsigned");
     let (mut py, port) = Py::server(&[
         "hear",
@@ -238,6 +241,9 @@ fn self_signed_is_refused_with_the_pin_that_accepts_it() {
 
 #[test]
 fn the_default_store_and_a_trustfile_vouch_for_a_ca_signed_server() {
+    if !have("python3") {
+        return;
+    }
     let c = Certs::new("store");
     for how in ["store", "trustfile"] {
         let (mut py, port) = Py::server(&[
@@ -287,6 +293,9 @@ fn refused(c: &Certs, cert: &str, extra: &[&str], needle: &str) -> String {
 
 #[test]
 fn expired_wrong_name_and_wrong_pin_are_refused_by_name() {
+    if !have("python3") {
+        return;
+    }
     let c = Certs::new("refusals");
     refused(&c, "expired", &[], "certificate has expired");
     let l = refused(&c, "other", &[], "name mismatch");
@@ -321,6 +330,9 @@ fn expired_wrong_name_and_wrong_pin_are_refused_by_name() {
 
 #[test]
 fn no_verify_connects_and_says_so() {
+    if !have("python3") {
+        return;
+    }
     let c = Certs::new("noverify");
     let (mut py, port) = Py::server(&[
         "hear",
@@ -338,6 +350,9 @@ fn no_verify_connects_and_says_so() {
 
 #[test]
 fn sni_and_alpn_as_the_server_sees_them() {
+    if !have("python3") {
+        return;
+    }
     let c = Certs::new("sni");
     let (mut py, port) = Py::server(&[
         "hear",
@@ -392,6 +407,9 @@ fn sni_and_alpn_as_the_server_sees_them() {
 
 #[test]
 fn listener_picks_alpn_and_shows_it() {
+    if !have("python3") {
+        return;
+    }
     let (mut r, port) = listener(&["--ssl", "--ssl-alpn", "foo,bar"]);
     let fp_line = r.wait_err("certificate for this run", SECS5);
     assert!(fp_line.contains("SHA-256 "), "{fp_line}");
@@ -421,6 +439,9 @@ fn listener_picks_alpn_and_shows_it() {
 
 #[test]
 fn mutual_tls_on_a_listener() {
+    if !have("python3") {
+        return;
+    }
     let c = Certs::new("mtls");
     let (mut r, port) = server(&[
         "--ssl",
@@ -459,6 +480,9 @@ fn mutual_tls_on_a_listener() {
 
 #[test]
 fn mutual_tls_as_a_client() {
+    if !have("python3") {
+        return;
+    }
     let c = Certs::new("mtlsc");
     let (mut py, port) = Py::server(&[
         "hear",
@@ -488,6 +512,9 @@ fn mutual_tls_as_a_client() {
 
 #[test]
 fn a_quarter_gib_both_ways_arrives_hash_equal() {
+    if !have("python3") {
+        return;
+    }
     let c = Certs::new("bulk");
     let n: usize = 256 << 20;
     let input = c.dir.join("in");
@@ -540,6 +567,9 @@ fn hex(data: &[u8]) -> String {
 
 #[test]
 fn plain_client_on_a_tls_k_listener_fails_alone() {
+    if !have("python3") {
+        return;
+    }
     let (mut r, port) = server(&["--ssl"]);
     let mut plain = connect(port);
     plain.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
@@ -556,6 +586,9 @@ fn plain_client_on_a_tls_k_listener_fails_alone() {
 
 #[test]
 fn echo_chat_and_relay_over_tls() {
+    if !have("python3") {
+        return;
+    }
     // --echo, to a Python client.
     let (mut r, port) = server(&["--ssl", "--echo"]);
     let fp = r
@@ -617,7 +650,42 @@ fn echo_chat_and_relay_over_tls() {
 }
 
 #[test]
+fn relay_with_tls_at_both_ends_and_exec_behind_tls() {
+    if !have("python3") {
+        return;
+    }
+    let c = Certs::new("both");
+    // TLS in (the run's own certificate), TLS out (pinned to the server's).
+    let (_pys, sport) = Py::server(&[
+        "echo",
+        "--cert",
+        &c.path("good.pem"),
+        "--key",
+        &c.path("good.key"),
+    ]);
+    let fp = c.fingerprint("good.pem");
+    let (_r, port) = server(&[
+        "--ssl",
+        "--relay",
+        &format!("127.0.0.1:{sport}"),
+        "--relay-ssl",
+        "--ssl-pin",
+        &fp,
+    ]);
+    let mut pyc = Py::start(&["client", "ask", "both ways", "--port", &p(port)]);
+    assert_eq!(pyc.line("got", SECS10), "both ways");
+
+    // -c behind TLS: the program sees plaintext, and TCP in its environment.
+    let (_r, port) = server(&["--ssl", "-c", "echo \"$RNC_PROTO\"; cat"]);
+    let mut py = Py::start(&["client", "ask", "ping", "--port", &p(port)]);
+    assert_eq!(py.line("got", SECS10), "TCP");
+}
+
+#[test]
 fn n_sends_close_notify_and_truncation_is_reported() {
+    if !have("python3") {
+        return;
+    }
     let c = Certs::new("close");
     // -N: close_notify, then FIN; the peer's read ends cleanly (no "truncated").
     let (mut py, port) = Py::server(&[
@@ -641,6 +709,29 @@ fn n_sends_close_notify_and_truncation_is_reported() {
     assert!(!py.seen.iter().any(|l| l == "truncated"), "{:?}", py.seen);
     assert_eq!(r.read_out_to_end(SECS10), b"bye\n");
     assert_eq!(r.code(SECS5), 0);
+
+    // -q 0: rnc quits at stdin EOF, but what it read is sent before close_notify.
+    let (mut py, port) = Py::server(&[
+        "hear",
+        "--cert",
+        &c.path("good.pem"),
+        "--key",
+        &c.path("good.key"),
+    ]);
+    let mut r = rnc([
+        "-q",
+        "0",
+        "--ssl-trustfile",
+        &c.path("ca.pem"),
+        "localhost",
+        &p(port),
+    ])
+    .spawn();
+    r.send(b"last words\n");
+    r.close_stdin();
+    assert_eq!(r.code(SECS10), 0);
+    assert_eq!(py.line("got", SECS10), "last words");
+    assert!(!py.seen.iter().any(|l| l == "truncated"), "{:?}", py.seen);
 
     // A FIN with no close_notify: reported under -v, the data delivered, exit 0.
     let (_py, port) = Py::server(&[

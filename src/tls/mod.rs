@@ -11,11 +11,13 @@
 //!   the clients whose handshake has completed from `take_ready`;
 //! - `--relay-ssl`: `relay_connect` on the relay's non-blocking far socket.
 //!
+//! - `link`: one link's data path; `set`: the links on the loop, and the hand-over.
 //! - `setup`: the flags → rustls configurations; `verify`: the server check and its
 //!   failure lines; `cert`: fingerprints, pins, names, the ephemeral certificate.
 
 mod cert;
 mod link;
+mod set;
 mod setup;
 mod verify;
 
@@ -32,7 +34,7 @@ use rustls::{ClientConfig, ClientConnection, ServerConfig};
 use crate::config::{Attach, Config, Mode};
 use crate::conn::{Conn, Peer};
 
-pub use link::{drain, idle, on_event, owns, step};
+pub use set::{drain, idle, on_event, owns, step};
 
 /// A handshake without -w gives up after this long.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -168,7 +170,7 @@ pub fn connect(conn: Conn, host: &str, what: &str) -> Result<Conn> {
     if s.verbose > 0 {
         crate::say!("rnc: tls: {}", link::summary(&tls));
     }
-    link::established(sock.into(), tls.into())
+    set::established(sock.into(), tls.into())
         .map(Conn::Unix)
         .context("socketpair")
 }
@@ -180,14 +182,14 @@ pub fn accept(conn: Conn, peer: Peer) -> Option<(Conn, Peer)> {
         return Some((conn, peer));
     };
     match conn {
-        Conn::Tcp(t) => link::accept(t.into(), peer, cfg),
-        Conn::Unix(u) => link::accept(u.into(), peer, cfg),
+        Conn::Tcp(t) => set::accept(t.into(), peer, cfg),
+        Conn::Unix(u) => set::accept(u.into(), peer, cfg),
         other => return Some((other, peer)),
     }
     None
 }
 
-pub use link::{drop_pending, has_ready, local_addr, take_ready};
+pub use set::{drop_pending, has_ready, local_addr, take_ready};
 
 /// `--relay-ssl`: the relay's far socket (non-blocking, its connect under way) becomes
 /// a TLS client; the relay gets the plaintext end at once.
@@ -197,5 +199,5 @@ pub fn relay_connect(sock: OwnedFd, host: &str, deadline: Instant) -> io::Result
     };
     let name = server_name(host).map_err(io::Error::other)?;
     let tls = ClientConnection::new(cfg, name).map_err(io::Error::other)?;
-    link::connecting(sock, tls, host, deadline).map(Conn::Unix)
+    set::connecting(sock, tls, host, deadline).map(Conn::Unix)
 }
