@@ -30,6 +30,10 @@ pub const FIRST_TOKEN: usize = crate::token::FIRST_TLS;
 const IN_ORDER: Duration = Duration::from_millis(200);
 /// After the mode has finished, how long its last bytes and close_notify may take.
 const DRAIN_TIME: Duration = Duration::from_secs(5);
+/// A link whose mode has closed its end (a stalled chat client the hub dropped, say)
+/// gets this long to deliver its last bytes and close_notify to a peer that may never
+/// read; then it goes, so stalled peers cannot pile up links.
+const CLOSE_TIME: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct LinkSet {
@@ -319,7 +323,11 @@ impl LinkSet {
                 continue;
             };
             let res = l.drive(&mut self.scratch, draining);
-            if l.phase == Phase::Open {
+            if l.phase == Phase::Open && l.app_gone {
+                if self.timed.insert(id) {
+                    l.deadline = now + CLOSE_TIME;
+                }
+            } else if l.phase == Phase::Open {
                 self.timed.remove(&id);
                 if let Some((app, peer)) = l.handoff.take() {
                     self.ready.insert(id, (Conn::Unix(app), peer));
