@@ -129,10 +129,10 @@ fn man_flag_table() -> String {
         "conn", "-l", "-lk", "-u", "-U", "-z", "echo", "chat", "brkr", "rely", "exec",
     ];
     let head: Vec<String> = short.iter().map(|c| format!("{c:<5}")).collect();
-    out += &roff_escape(&format!("{:<16}{}", "", head.join("").trim_end()));
+    out += &roff_escape(&format!("{:<18}{}", "", head.join("").trim_end()));
     out += "\n";
     for row in ROWS {
-        let mut text = format!("{:<16}", row.flag);
+        let mut text = format!("{:<18}", row.flag);
         for &col in &COLS {
             let cell = match row.cell(col) {
                 None => "yes".to_string(),
