@@ -22,11 +22,13 @@ pub enum Col {
     Broker,
     Relay,
     Exec,
+    /// `-l --proxy-type`: the proxy server.
+    Proxy,
 }
 
 // The man page and the flag-table test read the columns, samples and roles.
 #[allow(dead_code)]
-pub const COLS: [Col; 11] = [
+pub const COLS: [Col; 12] = [
     Col::Connect,
     Col::Listen,
     Col::KeepOpen,
@@ -38,6 +40,7 @@ pub const COLS: [Col; 11] = [
     Col::Broker,
     Col::Relay,
     Col::Exec,
+    Col::Proxy,
 ];
 
 impl Col {
@@ -55,6 +58,7 @@ impl Col {
             Col::Broker => "--broker",
             Col::Relay => "--relay",
             Col::Exec => "-e/-c",
+            Col::Proxy => "-l --proxy-type",
         }
     }
 }
@@ -135,14 +139,43 @@ const UNIX_SOURCE: &str = "-s with -U needs -u: a stream client has no address";
 /// `-F` hands the socket over: nothing is left to relay.
 const FD_ATTACH: &str = "cannot use -F with --relay, -e or -c";
 /// nc.openbsd's refusals of a proxy (`-x`), in its words.
-const PROXY_LISTEN: &[Col] = &[Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec];
+const PROXY_LISTEN: &[Col] = &[Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec, Proxy];
+/// `--proxy-type` without a proxy address is the proxy server, which needs `-l`.
+const PROXY_NEEDS_ADDR: &str = "-X/--proxy-type needs a proxy: use -x or --proxy";
+/// The proxy server is a server of its own.
+const PROXY_SERVER_ALONE: &str =
+    "the proxy server (-l --proxy-type) cannot be combined with --echo, --chat, --broker, --relay, -e or -c";
+/// The proxy server's clients and targets are TCP.
+const PROXY_SERVER_UDP: &str = "the proxy server (-l --proxy-type) works over TCP: cannot use -u";
+/// The proxy server's cells: a listener on its own (or with -k or -U).
+const PROXY_SERVER_REFUSED: &[Col] = &[Echo, Chat, Broker, Relay, Exec];
+const PROXY_SERVER_SPECIAL: &[(Col, &str)] = &[
+    (Connect, PROXY_NEEDS_ADDR),
+    (Scan, PROXY_NEEDS_ADDR),
+    (Udp, PROXY_SERVER_UDP),
+];
+
+/// A proxy address is given: the proxy flags are the client's.
+fn proxy_client(c: &Cli) -> bool {
+    c.proxy_x.is_some() || c.proxy.is_some()
+}
+
+/// `-l --proxy-type` without a proxy address: the proxy server.
+pub fn proxy_server(c: &Cli) -> bool {
+    c.listen && proxy_server_type(c)
+}
+
+/// `--proxy-type` without a proxy address: the server's flag (refused without -l).
+fn proxy_server_type(c: &Cli) -> bool {
+    c.proxy_type.is_some() && !proxy_client(c)
+}
 const PROXY_TRANSPORT: &[(Col, &str)] = &[
     (Udp, "no proxy support for UDP mode"),
     (Unix, "no proxy support for unix sockets"),
 ];
 
 /// Flags that read or shape stdin: nothing to do where stdin is not read.
-const NO_STDIN: &[Col] = &[Scan, Echo, Relay, Exec];
+const NO_STDIN: &[Col] = &[Scan, Echo, Relay, Exec, Proxy];
 
 macro_rules! row {
     ($flag:expr, [$($s:expr),*], $set:expr, $role:ident, [$($c:ident),*], $says:expr) => {
@@ -183,7 +216,7 @@ pub const ROWS: &[Row] = &[
         ["-C"],
         |c| c.crlf,
         Connect,
-        [Scan, Echo, Chat, Relay],
+        [Scan, Echo, Chat, Relay, Proxy],
         Says::CannotUse
     ),
     row!("-D", ["-D"], |c| c.debug, Connect, [Unix], Says::CannotUse),
@@ -201,7 +234,7 @@ pub const ROWS: &[Row] = &[
         ["-i", "10ms"],
         |c| c.interval.is_some(),
         Connect,
-        [Echo, Relay, Exec],
+        [Echo, Relay, Exec, Proxy],
         Says::CannotUse
     ),
     row!(
@@ -225,7 +258,7 @@ pub const ROWS: &[Row] = &[
         ["-N"],
         |c| c.send_eof,
         Connect,
-        [Udp, Scan, Echo, Relay, Exec],
+        [Udp, Scan, Echo, Relay, Exec, Proxy],
         Says::CannotUse
     ),
     row!("-n", ["-n"], |c| c.nodns, Connect, [], Says::CannotUse),
@@ -251,7 +284,7 @@ pub const ROWS: &[Row] = &[
         ["-r"],
         |c| c.randomize,
         Connect,
-        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
+        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec, Proxy],
         Says::Line("-r needs -z")
     ),
     row!(
@@ -278,7 +311,10 @@ pub const ROWS: &[Row] = &[
         Connect,
         [Chat, Broker],
         Says::Line("cannot use -u with --chat or --broker"),
-        [(Relay, "cannot use -u with --relay")]
+        [
+            (Relay, "cannot use -u with --relay"),
+            (Proxy, PROXY_SERVER_UDP)
+        ]
     ),
     row!(
         "-v",
@@ -301,7 +337,7 @@ pub const ROWS: &[Row] = &[
         ["-z"],
         |c| c.zero_io,
         Connect,
-        [Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
+        [Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec, Proxy],
         Says::Line("cannot use -z and -l"),
         [(Unix, "cannot use -z and -U")]
     ),
@@ -310,7 +346,7 @@ pub const ROWS: &[Row] = &[
         ["-F"],
         |c| c.pass_fd,
         Connect,
-        [Listen, KeepOpen, Echo, Chat, Broker],
+        [Listen, KeepOpen, Echo, Chat, Broker, Proxy],
         Says::Line("cannot use -F and -l"),
         [
             (Unix, "cannot use -F and -U"),
@@ -340,7 +376,7 @@ pub const ROWS: &[Row] = &[
     row!(
         "-X",
         ["-x", "127.0.0.1:{tcp}", "-X", "5"],
-        |c| c.proxy_type.is_some(),
+        |c| c.proxy_type.is_some() && proxy_client(c),
         Connect,
         PROXY_LISTEN,
         Says::Line("no proxy support for listen"),
@@ -358,7 +394,7 @@ pub const ROWS: &[Row] = &[
     row!(
         "--proxy-auth",
         ["-x", "127.0.0.1:{tcp}", "--proxy-auth", "user:pass"],
-        |c| c.proxy_auth.is_some(),
+        |c| c.proxy_auth.is_some() && proxy_client(c),
         Connect,
         PROXY_LISTEN,
         Says::Line("no proxy support for listen"),
@@ -372,6 +408,24 @@ pub const ROWS: &[Row] = &[
         PROXY_LISTEN,
         Says::Line("no proxy support for listen"),
         PROXY_TRANSPORT
+    ),
+    row!(
+        "-l --proxy-type",
+        ["--proxy-type", "socks5"],
+        proxy_server_type,
+        Listen,
+        PROXY_SERVER_REFUSED,
+        Says::Line(PROXY_SERVER_ALONE),
+        PROXY_SERVER_SPECIAL
+    ),
+    row!(
+        "-l --proxy-auth",
+        ["--proxy-type", "socks5", "--proxy-auth", "user:pass"],
+        |c| c.proxy_auth.is_some() && proxy_server_type(c),
+        Listen,
+        PROXY_SERVER_REFUSED,
+        Says::Line(PROXY_SERVER_ALONE),
+        PROXY_SERVER_SPECIAL
     ),
     row!(
         "-b",
@@ -434,7 +488,7 @@ pub const ROWS: &[Row] = &[
         ["-V", "1"],
         |c| c.rtable.is_some(),
         Connect,
-        [Connect, Listen, KeepOpen, Udp, Unix, Scan, Echo, Chat, Broker, Relay, Exec],
+        [Connect, Listen, KeepOpen, Udp, Unix, Scan, Echo, Chat, Broker, Relay, Exec, Proxy],
         Says::Line("no alternate routing table support available")
     ),
     row!(
@@ -447,7 +501,8 @@ pub const ROWS: &[Row] = &[
         [
             (Scan, "cannot use -z with --relay, --exec or --sh-exec"),
             (Udp, "cannot use -u with --relay"),
-            (Exec, ONE_ATTACH)
+            (Exec, ONE_ATTACH),
+            (Proxy, PROXY_SERVER_ALONE)
         ]
     ),
     row!(
@@ -459,7 +514,8 @@ pub const ROWS: &[Row] = &[
         Says::Line(SERVER_AND_ATTACH),
         [
             (Scan, "cannot use -z with --relay, --exec or --sh-exec"),
-            (Relay, ONE_ATTACH)
+            (Relay, ONE_ATTACH),
+            (Proxy, PROXY_SERVER_ALONE)
         ]
     ),
     row!(
@@ -471,7 +527,8 @@ pub const ROWS: &[Row] = &[
         Says::Line(SERVER_AND_ATTACH),
         [
             (Scan, "cannot use -z with --relay, --exec or --sh-exec"),
-            (Relay, ONE_ATTACH)
+            (Relay, ONE_ATTACH),
+            (Proxy, PROXY_SERVER_ALONE)
         ]
     ),
     row!(
@@ -511,7 +568,7 @@ pub const ROWS: &[Row] = &[
         ["--parallel", "8"],
         |c| c.parallel.is_some(),
         Connect,
-        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
+        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec, Proxy],
         Says::Line("--parallel needs -z")
     ),
     row!(
@@ -519,7 +576,7 @@ pub const ROWS: &[Row] = &[
         ["--json"],
         |c| c.json,
         Connect,
-        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
+        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec, Proxy],
         Says::Line("--json needs -z")
     ),
     row!(
@@ -533,7 +590,8 @@ pub const ROWS: &[Row] = &[
             (Connect, "must use -l with --echo"),
             (Scan, "must use -l with --echo"),
             (Relay, SERVER_AND_ATTACH),
-            (Exec, SERVER_AND_ATTACH)
+            (Exec, SERVER_AND_ATTACH),
+            (Proxy, PROXY_SERVER_ALONE)
         ]
     ),
     row!(
@@ -548,7 +606,8 @@ pub const ROWS: &[Row] = &[
             (Scan, "must use -l with --chat"),
             (Udp, "cannot use -u with --chat or --broker"),
             (Relay, SERVER_AND_ATTACH),
-            (Exec, SERVER_AND_ATTACH)
+            (Exec, SERVER_AND_ATTACH),
+            (Proxy, PROXY_SERVER_ALONE)
         ]
     ),
     row!(
@@ -556,7 +615,7 @@ pub const ROWS: &[Row] = &[
         ["--chat-names"],
         |c| c.chat_names,
         Listen,
-        [Connect, Listen, KeepOpen, Udp, Scan, Echo, Broker, Relay, Exec],
+        [Connect, Listen, KeepOpen, Udp, Scan, Echo, Broker, Relay, Exec, Proxy],
         Says::Line("must use --chat with --chat-names")
     ),
     row!(
@@ -571,7 +630,8 @@ pub const ROWS: &[Row] = &[
             (Scan, "must use -l with --broker"),
             (Udp, "cannot use -u with --chat or --broker"),
             (Relay, SERVER_AND_ATTACH),
-            (Exec, SERVER_AND_ATTACH)
+            (Exec, SERVER_AND_ATTACH),
+            (Proxy, PROXY_SERVER_ALONE)
         ]
     ),
     row!(
@@ -592,7 +652,7 @@ pub const ROWS: &[Row] = &[
         ["--stall-timeout", "2s"],
         |c| c.stall_timeout.is_some(),
         Listen,
-        [Connect, Listen, Udp, Unix, Scan, Echo, Relay, Exec],
+        [Connect, Listen, Udp, Unix, Scan, Echo, Relay, Exec, Proxy],
         Says::Line("--stall-timeout needs -k, --chat or --broker")
     ),
 ];
@@ -612,6 +672,8 @@ pub fn primary(cli: &Cli) -> Col {
         Relay
     } else if cli.exec.is_some() || cli.sh_exec.is_some() {
         Exec
+    } else if proxy_server(cli) {
+        Proxy
     } else if cli.listen && cli.keep_open {
         KeepOpen
     } else if cli.listen {

@@ -93,8 +93,11 @@ fn command(row: &Row, col: Col, p: &Peers, dir: &std::path::Path, n: usize) -> O
         Col::Broker => vec!["-l", "--broker"],
         Col::Relay => vec!["-l", "-k", "--relay", &relay],
         Col::Exec => vec!["-l", "-k", "-e", "/bin/cat"],
+        Col::Proxy => vec!["-l", "--proxy-type", "socks5"],
     };
-    if base.contains(&row.sample[0]) || (col == Col::Exec && row.flag == "-c") {
+    // -X is --proxy-type, given once.
+    let twice = col == Col::Proxy && row.sample.contains(&"-X");
+    if base.contains(&row.sample[0]) || (col == Col::Exec && row.flag == "-c") || twice {
         return None;
     }
     let listening = base.contains(&"-l") || row.flag == "-l";

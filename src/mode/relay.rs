@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use std::process::{ChildStdin, ChildStdout};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use mio::event::Event;
 use mio::{Registry, Token};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -23,6 +23,7 @@ use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{self, earliest, Flow, Session};
 use crate::listener::{admit, Listeners};
 use crate::net::{self, os_message};
+use crate::proxy::server::Serve;
 use crate::pump::{Pump, PumpError, Shaping};
 use crate::stdio::FdKind;
 use crate::unix::{self, UnixAddr};
@@ -36,11 +37,16 @@ const CLIENT: usize = 0;
 const FAR_R: usize = 1;
 const FAR_W: usize = 2;
 
-/// Where the far side is, resolved once at start.
+#[path = "tunnel.rs"]
+mod tunnel;
+
+/// Where the far side is, resolved once at start (or, for the proxy server, named by
+/// each client's request).
 enum Target {
     Tcp { addr: SocketAddr, host: String },
     Unix(UnixAddr),
     Exec(Vec<String>),
+    Proxy(Serve),
 }
 
 impl Target {
@@ -53,11 +59,14 @@ impl Target {
             Attach::Unix(p) => Target::Unix(UnixAddr::parse(p)?),
             Attach::Exec(argv) => Target::Exec(argv.clone()),
             Attach::Shell(cmd) => Target::Exec(vec!["/bin/sh".into(), "-c".into(), cmd.clone()]),
+            Attach::Proxy(s) => Target::Proxy(s.clone()),
         })
     }
 }
 
 enum Far {
+    /// The proxy server's link before its request named the target.
+    None,
     Sock(Conn),
     Child {
         pid: u32,
@@ -85,6 +94,12 @@ struct Link {
     /// The last instant a byte moved, and the byte counts then.
     active_at: Instant,
     moved: u64,
+    /// The proxy server's handshake, until the tunnel is open.
+    hs: Option<Box<tunnel::Handshake>>,
+    /// The proxy server's target, for the -v lines.
+    label: Option<String>,
+    /// An HTTP request the proxy server passes on, once connected.
+    forward: Option<Vec<u8>>,
 }
 
 enum LinkState {
@@ -100,6 +115,10 @@ struct LinkRules {
     wait: Option<Duration>,
     /// `-C` (with -e/-c): CR LF line ends from the program.
     crlf: bool,
+    /// What the proxy server's messages and lookups need.
+    verbose: u8,
+    numeric: bool,
+    family: net::Family,
 }
 
 fn token(id: usize, idx: usize) -> Token {
@@ -127,19 +146,9 @@ impl Link {
         let wait = rules.wait;
         client.set_nonblocking()?;
         let (far, connecting, far_kind) = match target {
+            Target::Proxy(serve) => return Ok(Link::shaking(id, client, peer, serve, rules)),
             Target::Tcp { addr, .. } => {
-                let s = Socket::new(
-                    Domain::for_address(*addr),
-                    Type::STREAM,
-                    Some(Protocol::TCP),
-                )
-                .context("socket")?;
-                s.set_nonblocking(true).context("fcntl O_NONBLOCK")?;
-                match s.connect(&(*addr).into()) {
-                    Ok(()) => {}
-                    Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                let s = start_connect(*addr)?;
                 let deadline = Instant::now() + wait.unwrap_or(CONNECT_TIMEOUT);
                 (
                     Far::Sock(Conn::Tcp(s.into())),
@@ -155,6 +164,7 @@ impl Link {
             Target::Exec(argv) => (spawn(argv, &client, &peer)?, None, FdKind::Pipe),
         };
         let (far_r, far_w) = match &far {
+            Far::None => (-1, -1),
             Far::Sock(c) => (c.fd(), c.fd()),
             Far::Child { stdin, stdout, .. } => (
                 stdout.as_raw_fd(),
@@ -187,7 +197,52 @@ impl Link {
             down_closed: false,
             child_exited: false,
             peer,
+            hs: None,
+            label: None,
+            forward: None,
         })
+    }
+
+    /// A proxy server's link: the handshake first, no far side yet.
+    fn shaking(id: usize, client: Conn, peer: Peer, serve: &Serve, rules: &LinkRules) -> Link {
+        let now = Instant::now();
+        Link {
+            eps: [
+                Endpoint::new(client.fd(), token(id, CLIENT)),
+                Endpoint::new(-1, token(id, FAR_R)),
+                Endpoint::new(-1, token(id, FAR_W)),
+            ],
+            client,
+            far: Far::None,
+            up: Pump::finished_from_start(),
+            down: Pump::finished_from_start(),
+            idle: rules.wait,
+            active_at: now,
+            moved: 0,
+            connecting: None,
+            up_closed: false,
+            down_closed: false,
+            child_exited: false,
+            peer,
+            hs: Some(tunnel::Handshake::new(
+                serve,
+                now,
+                rules.wait.unwrap_or(CONNECT_TIMEOUT),
+            )),
+            label: None,
+            forward: None,
+        }
+    }
+
+    /// The proxy server's -v line when a tunnel ends: who, where, and the bytes.
+    fn tunnel_summary(&self, numeric: bool) -> Option<String> {
+        let label = self.label.as_ref().filter(|_| self.hs.is_none())?;
+        Some(format!(
+            "rnc: tunnel {} -> {label} closed: {} bytes up, {} bytes down",
+            self.peer.describe(numeric),
+            self.up.total,
+            self.down.total
+        ))
     }
 
     fn is_child(&self) -> bool {
@@ -221,7 +276,12 @@ impl Link {
         }
     }
 
-    fn step(&mut self, reg: &Registry, now: Instant) -> io::Result<LinkState> {
+    fn step(&mut self, reg: &Registry, now: Instant, rules: &LinkRules) -> io::Result<LinkState> {
+        if self.hs.is_some() {
+            if let Some(state) = self.shake_step(reg, now, rules)? {
+                return Ok(state);
+            }
+        }
         if self.connecting.is_some() {
             if !self.finish_connect(now)? {
                 self.eps[FAR_R].set_interest(reg, interest(false, true))?;
@@ -257,6 +317,7 @@ impl Link {
         if self.up.finished() && !self.up_closed {
             self.up_closed = true;
             match &mut self.far {
+                Far::None => {}
                 Far::Sock(s) => s.shutdown_write(),
                 Far::Child { stdin, .. } => {
                     self.eps[FAR_W].release(reg);
@@ -346,6 +407,9 @@ impl Relay {
             rules: LinkRules {
                 wait: cfg.wait,
                 crlf: cfg.io.crlf,
+                verbose: cfg.verbose,
+                numeric: cfg.numeric,
+                family: cfg.family,
             },
             verbose: cfg.verbose,
             numeric: cfg.numeric,
@@ -375,6 +439,7 @@ impl Relay {
             }
             Target::Unix(a) => format!("connect to {a} failed"),
             Target::Exec(argv) => format!("exec {}", argv[0]),
+            Target::Proxy(_) => "proxy client".to_string(),
         };
         let cause = e
             .downcast_ref::<io::Error>()
@@ -454,7 +519,7 @@ impl Session for Relay {
         let mut deadline: Option<Instant> = None;
         let mut done = Vec::new();
         for (&id, l) in self.links.iter_mut() {
-            match l.step(reg, now) {
+            match l.step(reg, now, &self.rules) {
                 Ok(LinkState::Alive(d)) => deadline = earliest(deadline, d),
                 Ok(LinkState::Done) => done.push((id, None)),
                 Ok(LinkState::Idle) => {
@@ -470,6 +535,11 @@ impl Session for Relay {
             let Some(l) = self.links.remove(&id) else {
                 continue;
             };
+            if self.verbose > 0 {
+                if let Some(line) = l.tunnel_summary(self.numeric) {
+                    crate::say!("{line}");
+                }
+            }
             if let Some(e) = err {
                 if l.connecting.is_some() {
                     self.link_failed(&l.peer.clone(), &anyhow::Error::new(e));
@@ -502,6 +572,17 @@ impl Session for Relay {
             None => {}
         }
         Ok(Flow::Wait(deadline))
+    }
+}
+
+/// A TCP socket connecting to `addr` without blocking.
+fn start_connect(addr: SocketAddr) -> io::Result<Socket> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_nonblocking(true)?;
+    match s.connect(&addr.into()) {
+        Ok(()) => Ok(s),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(s),
+        Err(e) => Err(e),
     }
 }
 
