@@ -17,6 +17,7 @@ mod fdpass;
 mod flags;
 mod listen;
 mod proxy;
+mod proxy_server;
 mod relay;
 mod scan;
 mod sockopt;
