@@ -186,9 +186,21 @@ impl Pump {
                 }
             }
             if !moved {
+                self.idle_release(src);
                 return Ok(any);
             }
             any = true;
+        }
+    }
+
+    /// Nothing waiting in the pipe and nothing to read: give the pipe back, so that an
+    /// idle connection holds no descriptors but its socket (a relay or proxy server
+    /// with ten thousand idle clients would otherwise hold forty thousand).
+    fn idle_release(&mut self, src: &Endpoint) {
+        if let Buffer::Pipe(p) = &mut self.buf {
+            if !src.readable || self.src_done {
+                p.release();
+            }
         }
     }
 
@@ -209,7 +221,13 @@ impl Pump {
         match step {
             // The kernel cannot splice from this source after all: fall back to memory
             // (the pipe is empty, so nothing is lost).
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && self.buf.is_empty() => {
+            // Or no pipe can be had again (out of descriptors): memory then.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINVAL | libc::EMFILE | libc::ENFILE)
+                ) && self.buf.is_empty() =>
+            {
                 self.buf = Buffer::Mem(MemBuf::new(MEM_CAP));
                 self.fill(fd)
             }
