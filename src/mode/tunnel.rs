@@ -109,6 +109,12 @@ impl Link {
             let want = hs.shake.room().min(chunk.len());
             match sys_read(fd, &mut chunk[..want]) {
                 Ok(0) => hs.eof = true,
+                // A short read emptied the socket: more bytes will come with a new
+                // edge, so no read is spent to hear EAGAIN.
+                Ok(n) if n < want => {
+                    hs.shake.push(&chunk[..n]);
+                    break;
+                }
                 Ok(n) => hs.shake.push(&chunk[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
