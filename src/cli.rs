@@ -338,8 +338,8 @@ pub struct Cli {
     /// argument shows in ps: prefer -P with RNC_PROXY_PASS in scripts.
     ///
     /// With -l --proxy-type (the proxy server): the credentials clients
-    /// must give, user:pass (HTTP Basic, SOCKS5 user/password); SOCKS4
-    /// checks the user id alone.
+    /// must give, user:pass (HTTP Basic or Digest, SOCKS5 user/password);
+    /// SOCKS4 checks the user id alone.
     ///
     /// As ncat --proxy-auth.
     #[arg(

@@ -79,10 +79,10 @@ fn raw(port: u16, hello: &[u8], n: usize) -> (TcpStream, Vec<u8>) {
     (s, r)
 }
 
-fn socks5_connect(port: u16, target: u16) -> Vec<u8> {
+/// A SOCKS5 greeting (no authentication) and CONNECT to 127.0.0.1:target.
+fn socks5_connect(target: u16) -> Vec<u8> {
     let mut r = vec![5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1];
     r.extend_from_slice(&target.to_be_bytes());
-    let _ = port;
     r
 }
 
@@ -162,7 +162,7 @@ fn socks5_refusals_bind_udp_auth_and_unreachable() {
     p.wait_err("UDP ASSOCIATE not supported", SECS5);
     // A closed port: connection refused, 0x05.
     let closed = free_port();
-    let (mut s, r) = raw(port, &socks5_connect(port, closed), 2 + 10);
+    let (mut s, r) = raw(port, &socks5_connect(closed), 2 + 10);
     assert_eq!(r[2..4], [5, 5]);
     assert!(sees_eof(&mut s, SECS5));
     p.wait_err("Connection refused", SECS5);
@@ -393,10 +393,10 @@ fn ncat_through_socks4_socks5_and_http() {
 }
 
 #[test]
-fn max_conns_and_deny_apply() {
+fn max_conns_allow_and_deny_apply() {
     let (mut p, port) = proxy("socks5", &["--max-conns", "1"]);
     let (l, tport) = peer_listener();
-    let (mut first, r) = raw(port, &socks5_connect(port, tport), 12);
+    let (mut first, r) = raw(port, &socks5_connect(tport), 12);
     assert_eq!(r[2..4], [5, 0]);
     echo_once(&l, &mut first);
     // The second is closed at once while the first tunnel lives.
@@ -406,15 +406,21 @@ fn max_conns_and_deny_apply() {
     drop(first);
     p.wait_err("rnc: tunnel", SECS5);
 
-    let (mut p, port) = proxy("socks5", &["--deny", "127.0.0.1"]);
-    let mut s = connect(port);
-    let _ = s.write_all(&[5, 1, 0]);
-    let mut b = [0u8; 2];
-    assert!(
-        !matches!(s.read(&mut b), Ok(n) if n > 0),
-        "denied client got a reply"
-    );
-    p.wait_err("127.0.0.1", SECS5);
+    for rule in [["--deny", "127.0.0.1"], ["--allow", "10.0.0.0/8"]] {
+        let (mut p, port) = proxy("socks5", &rule);
+        let mut s = connect(port);
+        let _ = s.write_all(&[5, 1, 0]);
+        let mut b = [0u8; 2];
+        assert!(
+            !matches!(s.read(&mut b), Ok(n) if n > 0),
+            "{rule:?}: refused client got a reply"
+        );
+        p.wait_err("127.0.0.1", SECS5);
+    }
+    // Allowed: served.
+    let (_p, port) = proxy("socks5", &["--allow", "127.0.0.0/8"]);
+    let (_s, r) = raw(port, &[5, 1, 0], 2);
+    assert_eq!(r, [5, 0]);
 }
 
 #[test]

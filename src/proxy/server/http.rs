@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use super::{refuse, Failure, Host, Request, Step, MAX_REQUEST};
+use super::{digest, refuse, Failure, Host, Request, Step, MAX_REQUEST};
 use crate::proxy::http::base64;
 use crate::proxy::Auth;
 
@@ -129,9 +129,13 @@ pub fn request(buf: &mut Vec<u8>, auth: Option<&Auth>, eof: bool) -> Step {
     }
     let fields = fields(&lines[1..]);
     if let Some(a) = auth {
-        if !authorized(field(&fields, "Proxy-Authorization"), a) {
-            let challenge = "Proxy-Authenticate: Basic realm=\"rnc\"\r\n";
-            return refuse(status(407, Some(challenge)), "proxy authentication failed");
+        if !authorized(field(&fields, "Proxy-Authorization"), method, a) {
+            let challenge = format!(
+                "Proxy-Authenticate: Basic realm=\"{}\"\r\n{}",
+                digest::REALM,
+                digest::challenge()
+            );
+            return refuse(status(407, Some(&challenge)), "proxy authentication failed");
         }
     }
     if method == "CONNECT" {
@@ -153,11 +157,17 @@ pub fn request(buf: &mut Vec<u8>, auth: Option<&Auth>, eof: bool) -> Step {
     forward(buf, end, (method, target, version), &fields, eof)
 }
 
-/// `Basic <base64 of user:pass>`, the scheme in any case, nothing after the token.
-fn authorized(value: Option<&str>, a: &Auth) -> bool {
+/// `Basic <base64 of user:pass>` (the scheme in any case, nothing after the token),
+/// or `Digest ...` with the response for this method.
+fn authorized(value: Option<&str>, method: &str, a: &Auth) -> bool {
     let Some(v) = value else {
         return false;
     };
+    if let Some((scheme, rest)) = v.split_once(char::is_whitespace) {
+        if scheme.eq_ignore_ascii_case("digest") {
+            return digest::verify(rest, method, a);
+        }
+    }
     let words: Vec<&str> = v.split_whitespace().collect();
     match words[..] {
         [scheme, token] if scheme.eq_ignore_ascii_case("basic") => {

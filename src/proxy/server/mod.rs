@@ -1,8 +1,9 @@
-//! The proxy server's handshakes (`-l --proxy-type socks4|socks5|http`), as pure code:
-//! bytes from the client go in, and out come the replies to send, the target to
-//! connect to, or a refusal. The relay session (`mode/relay.rs`) does the I/O on its
+//! The proxy server's handshakes (`-l --proxy-type socks4|socks5|http`), as pure code
+//! (but for the clock of the Digest nonces): bytes from the client go in, and out come
+//! the replies to send, the target to connect to, or a refusal. The relay session (`mode/relay.rs`) does the I/O on its
 //! loop: it reads into `Shake`, connects without blocking, and then pumps the tunnel.
 
+mod digest;
 mod http;
 mod socks;
 
