@@ -23,7 +23,7 @@ _rnc() {
 
     case "${cmd}" in
         rnc)
-            opts="-4 -6 -C -d -D -i -F -k -l -N -n -p -q -s -u -U -v -w -z -x -X -P -b -I -O -M -m -S -T -V -e -c -r -h --ipv4 --ipv6 --crlf --no-stdin --debug --interval --pass-fd --keep-open --listen --send-eof --nodns --source-port --quit-after-eof --source --udp --unixsock --verbose --wait --zero-io --proxy-type --proxy --proxy-user --proxy-auth --proxy-dns --broadcast --recv-buf --send-buf --ttl --min-ttl --md5sig --tos --rtable --relay --exec --sh-exec --allow --allowfile --deny --denyfile --randomize --parallel --json --echo --chat --broker --chat-names --max-conns --stall-timeout --help --version"
+            opts="-4 -6 -C -d -D -i -F -k -l -N -n -p -q -s -u -U -v -w -z -x -X -P -b -I -O -M -m -S -T -V -e -c -r -o -h --ipv4 --ipv6 --crlf --no-stdin --debug --interval --pass-fd --keep-open --listen --send-eof --nodns --source-port --quit-after-eof --source --udp --unixsock --verbose --wait --zero-io --proxy-type --proxy --proxy-user --proxy-auth --proxy-dns --broadcast --recv-buf --send-buf --ttl --min-ttl --md5sig --tos --rtable --relay --exec --sh-exec --allow --allowfile --deny --denyfile --randomize --parallel --json --echo --chat --broker --chat-names --max-conns --stall-timeout --tls --ssl --ssl-cert --ssl-key --ssl-trustfile --ssl-servername --ssl-alpn --ssl-ciphers --ssl-verify --ssl-pin --ssl-no-verify --relay-tls --relay-ssl --retry --stats --progress --output --hex-dump --append-output --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -303,6 +303,128 @@ _rnc() {
                     fi
                     return 0
                     ;;
+                --ssl-cert)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --ssl-key)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --ssl-trustfile)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --ssl-servername)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ssl-alpn)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --ssl-ciphers)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --ssl-pin)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --retry)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --output)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                -o)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
+                --hex-dump)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -325,7 +447,7 @@ _rnc_operands() {
     local cur="$2" prev="$3" i j c w n=0 unix=0 skip=0 operands=0
     case "$prev" in
         -p|--source-port) COMPREPLY=( $(compgen -s -- "$cur") ); return 0 ;;
-        -s|--source|-x|--proxy|--allow|--deny) COMPREPLY=( $(compgen -A hostname -- "$cur") ); return 0 ;;
+        -s|--source|-x|--proxy|--allow|--deny|--ssl-servername) COMPREPLY=( $(compgen -A hostname -- "$cur") ); return 0 ;;
     esac
     for ((i = 1; i < COMP_CWORD; i++)); do
         w="${COMP_WORDS[i]}"
@@ -334,13 +456,13 @@ _rnc_operands() {
         case "$w" in
             --) operands=1 ;;
             -U|--unixsock) unix=1 ;;
-            -i|--interval|-p|--source-port|-q|--quit-after-eof|-s|--source|-w|--wait|-x|-X|--proxy-type|--proxy|-P|--proxy-user|--proxy-auth|--proxy-dns|-I|--recv-buf|-O|--send-buf|-M|--ttl|-m|--min-ttl|-T|--tos|-V|--rtable|--relay|-e|--exec|-c|--sh-exec|--allow|--allowfile|--deny|--denyfile|--parallel|--max-conns|--stall-timeout) skip=1 ;;
+            -i|--interval|-p|--source-port|-q|--quit-after-eof|-s|--source|-w|--wait|-x|-X|--proxy-type|--proxy|-P|--proxy-user|--proxy-auth|--proxy-dns|-I|--recv-buf|-O|--send-buf|-M|--ttl|-m|--min-ttl|-T|--tos|-V|--rtable|--relay|-e|--exec|-c|--sh-exec|--allow|--allowfile|--deny|--denyfile|--parallel|--max-conns|--stall-timeout|--ssl-cert|--ssl-key|--ssl-trustfile|--ssl-servername|--ssl-alpn|--ssl-ciphers|--ssl-pin|--retry|-o|--output|--hex-dump) skip=1 ;;
             --*) ;;
             -*)
                 for ((j = 1; j < ${#w}; j++)); do
                     c="${w:j:1}"
                     [[ $c == U ]] && unix=1
-                    if [[ "ipqswxXPIOMmTVec" == *"$c"* ]]; then
+                    if [[ "ipqswxXPIOMmTVeco" == *"$c"* ]]; then
                         ((j == ${#w} - 1)) && skip=1
                         break
                     fi

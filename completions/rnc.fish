@@ -25,6 +25,16 @@ complete -c rnc -l denyfile -d 'Refuse the peers listed in a file' -r -F
 complete -c rnc -l parallel -d 'Connects in flight at once with -z' -r -f
 complete -c rnc -l max-conns -d 'Most clients served at once' -r -f
 complete -c rnc -l stall-timeout -d 'Disconnect a client that takes no data for this long' -r -f
+complete -c rnc -l ssl-cert -d 'Certificate chain to present (PEM)' -r -F
+complete -c rnc -l ssl-key -d 'Private key of --ssl-cert (PEM)' -r -F
+complete -c rnc -l ssl-trustfile -d 'Trust these CA certificates (PEM) instead of the system store' -r -F
+complete -c rnc -l ssl-servername -d 'Server name to send (SNI) and to verify' -r -f -a "(__fish_print_hostnames)"
+complete -c rnc -l ssl-alpn -d 'ALPN protocols, comma-separated, most wanted first' -r -f
+complete -c rnc -l ssl-ciphers -d 'Cipher suites to allow, colon- or comma-separated' -r -f
+complete -c rnc -l ssl-pin -d 'Accept exactly the certificate with this SHA-256 fingerprint' -r -f
+complete -c rnc -l retry -d 'Keep trying to connect for this long' -r -f
+complete -c rnc -s o -l output -d 'Log the session\'s data to a file' -r -F
+complete -c rnc -l hex-dump -d 'Log the session\'s data as a hex dump' -r -F
 complete -c rnc -s 4 -l ipv4 -d 'Use IPv4 addresses only'
 complete -c rnc -s 6 -l ipv6 -d 'Use IPv6 addresses only'
 complete -c rnc -s C -l crlf -d 'Send CRLF as line-ending'
@@ -42,11 +52,18 @@ complete -c rnc -s z -l zero-io -d 'Zero-I/O mode [used for scanning]'
 complete -c rnc -s b -l broadcast -d 'Allow broadcast'
 complete -c rnc -s S -l md5sig -d 'Enable the TCP MD5 signature option'
 complete -c rnc -s r -l randomize -d 'Randomize remote ports'
-complete -c rnc -l json -d 'One JSON object per open port with -z'
+complete -c rnc -l json -d 'JSON output: the ports of -z, or the --stats figures'
 complete -c rnc -l echo -d 'Echo server'
 complete -c rnc -l chat -d 'Chat server'
 complete -c rnc -l broker -d 'Broker: relay raw bytes between clients'
 complete -c rnc -l chat-names -d 'Name the sender of each chat line'
+complete -c rnc -l ssl -l tls -d 'Speak TLS on the connection'
+complete -c rnc -l ssl-verify -d 'Verify the server\'s certificate (the default already)'
+complete -c rnc -l ssl-no-verify -d 'Do not verify the server\'s certificate at all'
+complete -c rnc -l relay-ssl -l relay-tls -d 'TLS to the --relay target'
+complete -c rnc -l stats -d 'Print transfer statistics at exit'
+complete -c rnc -l progress -d 'A live progress line on a terminal'
+complete -c rnc -l append-output -d 'Append to the -o and --hex-dump files'
 complete -c rnc -s h -d 'Print this help (--help for more)'
 complete -c rnc -l help -d 'Print the long help'
 complete -c rnc -l version -d 'Print the version'
@@ -80,14 +97,14 @@ function __rnc_operands
                 set operands 1
             case -U --unixsock
                 set unix 1
-            case -i --interval -p --source-port -q --quit-after-eof -s --source -w --wait -x -X --proxy-type --proxy -P --proxy-user --proxy-auth --proxy-dns -I --recv-buf -O --send-buf -M --ttl -m --min-ttl -T --tos -V --rtable --relay -e --exec -c --sh-exec --allow --allowfile --deny --denyfile --parallel --max-conns --stall-timeout
+            case -i --interval -p --source-port -q --quit-after-eof -s --source -w --wait -x -X --proxy-type --proxy -P --proxy-user --proxy-auth --proxy-dns -I --recv-buf -O --send-buf -M --ttl -m --min-ttl -T --tos -V --rtable --relay -e --exec -c --sh-exec --allow --allowfile --deny --denyfile --parallel --max-conns --stall-timeout --ssl-cert --ssl-key --ssl-trustfile --ssl-servername --ssl-alpn --ssl-ciphers --ssl-pin --retry -o --output --hex-dump
                 set skip 1
             case '--*'
             case '-*'
                 set -l chars (string split '' -- (string sub -s 2 -- $w))
                 for i in (seq (count $chars))
                     test $chars[$i] = U; and set unix 1
-                    if string match -q -- "*$chars[$i]*" 'ipqswxXPIOMmTVec'
+                    if string match -q -- "*$chars[$i]*" 'ipqswxXPIOMmTVeco'
                         test $i = (count $chars); and set skip 1
                         break
                     end

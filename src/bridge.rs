@@ -13,7 +13,7 @@ use crate::conn::Conn;
 use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{earliest, Flow, Session};
 use crate::net::os_message;
-use crate::pump::{Framing, Pump, PumpError, Shaping};
+use crate::pump::{Framing, Pump, PumpError, Shaping, Tap};
 use crate::stdio::{self, FdKind};
 
 pub use crate::token::{NET, STDIN, STDOUT};
@@ -29,7 +29,6 @@ pub struct Bridge {
     net: Conn,
     /// The peer as `-v` lines name it (`HOST port PORT (udp)`).
     peer: String,
-    verbose: u8,
     net_ep: Endpoint,
     stdin_ep: Endpoint,
     stdout_ep: Endpoint,
@@ -51,13 +50,7 @@ pub struct Bridge {
 }
 
 impl Bridge {
-    pub fn new(
-        net: Conn,
-        role: Role,
-        rules: &IoRules,
-        peer: String,
-        verbose: u8,
-    ) -> Result<Bridge> {
+    pub fn new(net: Conn, role: Role, rules: &IoRules, peer: String) -> Result<Bridge> {
         net.set_nonblocking()?;
         let (up_framing, down_framing) = match net.is_datagram() {
             true => (Framing::DatagramOut, Framing::DatagramIn),
@@ -69,22 +62,23 @@ impl Bridge {
             crlf: rules.crlf,
             interval: rules.interval,
         };
-        let up = if rules.no_stdin {
+        let mut up = if rules.no_stdin {
             Pump::finished_from_start()
         } else {
             Pump::framed(stdin_kind, FdKind::Socket, shaping, up_framing)
         };
-        let down = Pump::framed(
+        let mut down = Pump::framed(
             FdKind::Socket,
             stdout_kind,
             Shaping::default(),
             down_framing,
         );
+        up.tap = Some(Tap::Sends);
+        down.tap = Some(Tap::Receives);
         Ok(Bridge {
             net_ep: Endpoint::new(net.fd(), NET),
             net,
             peer,
-            verbose,
             stdin_ep: Endpoint::new(stdio::STDIN, STDIN),
             stdout_ep: Endpoint::new(stdio::STDOUT, STDOUT),
             up,
@@ -110,7 +104,7 @@ impl Bridge {
     /// since replies may still come (nc.openbsd keeps the session too).
     fn refused(&self, e: &io::Error) -> bool {
         if self.net.is_datagram() && e.raw_os_error() == Some(libc::ECONNREFUSED) {
-            if self.verbose > 0 {
+            if crate::report::verbose() > 0 {
                 crate::say!("rnc: connect to {} failed: {}", self.peer, os_message(e));
             }
             return true;

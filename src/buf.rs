@@ -77,7 +77,13 @@ fn sys_splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     }
 }
 
-fn would_block(e: &io::Error) -> bool {
+/// One read's worth of bytes wherever rnc reads a stream in chunks.
+pub const CHUNK: usize = 64 * 1024;
+/// Room for the largest datagram, so that a receive never truncates one.
+pub const DATAGRAM_ROOM: usize = 65536;
+
+/// The operation would block: wait for the descriptor's next readiness event.
+pub fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
 

@@ -42,6 +42,11 @@ pub fn env_for(client: &Conn, peer: &Peer) -> Vec<(String, String)> {
     let (proto, local) = match client {
         Conn::Tcp(s) => ("TCP", s.local_addr().ok()),
         Conn::Udp(s) => ("UDP", s.local_addr().ok()),
+        // A TLS client's plaintext end: the socket behind it says what it is.
+        Conn::Unix(s) => match crate::tls::local_addr(s.as_raw_fd()) {
+            Some(l) => ("TCP", Some(l)),
+            None => ("UNIX", None),
+        },
         _ => ("UNIX", None),
     };
     let mut vars = Vec::new();

@@ -166,9 +166,10 @@ pub struct Cli {
     /// Quit after EOF on stdin and delay of seconds
     ///
     /// Once stdin has ended and all of it is sent, send a FIN (as -N) and
-    /// exit this many seconds later, even if the peer is still sending;
-    /// exit sooner if the peer closes first. 0 exits at once. A negative
-    /// value is the same as no -q. Default: no limit.
+    /// exit this many seconds later (or a number with ms, s, m or h: 500ms),
+    /// even if the peer is still sending; exit sooner if the peer closes
+    /// first. 0 exits at once. A negative value is the same as no -q.
+    /// Default: no limit.
     ///
     /// As nc.traditional -q; nc.openbsd -q (Debian) starts the delay only
     /// when the peer has closed too; ncat 7.93 has none.
@@ -236,8 +237,9 @@ pub struct Cli {
     ///
     /// Give up a connect after this long. In connect mode and with -l
     /// (without -k), also exit (status 0) once no data has moved either way
-    /// for this long; -l still waits for its client without bound. Default:
-    /// no timeout, except 5 seconds per port with -z.
+    /// for this long; -l still waits for its client without bound. Seconds,
+    /// or a number with ms, s, m or h (250ms). Default: no timeout, except
+    /// 5 seconds per port with -z.
     ///
     /// As nc.openbsd -w; nc.traditional -w also bounds the wait after
     /// stdin's end; ncat -w (--wait) bounds connects only.
@@ -584,10 +586,12 @@ pub struct Cli {
     )]
     pub parallel: Option<String>,
 
-    /// One JSON object per open port with -z
+    /// JSON output: the ports of -z, or the --stats figures
     ///
-    /// On stdout, in ascending port order: host, address, port, proto,
-    /// service (null when unnamed) and latency_ms (the connect time).
+    /// With -z: one object per open port on stdout, in ascending port
+    /// order: host, address, port, proto, service (null when unnamed) and
+    /// latency_ms (the connect time). Elsewhere: --stats as one JSON object
+    /// on stderr at exit (--json implies --stats).
     ///
     /// nc.openbsd, nc.traditional and ncat have none.
     #[arg(long = "json", hide_short_help = true, verbatim_doc_comment)]
@@ -671,6 +675,262 @@ pub struct Cli {
     )]
     pub stall_timeout: Option<String>,
 
+    /// Speak TLS on the connection
+    ///
+    /// Connect mode: a TLS client that verifies the server's certificate
+    /// against the system trust store and the destination name before any
+    /// byte of stdin goes out. Listeners (-l, -k, --echo, --chat, --broker,
+    /// --relay, -e, -c): a TLS server; without --ssl-cert a certificate is
+    /// made for this run and its SHA-256 fingerprint printed. TCP and -U
+    /// streams only (no DTLS). Any --ssl-* flag implies --ssl.
+    ///
+    /// As ncat --ssl, which does not verify unless --ssl-verify is given;
+    /// nc.openbsd and nc.traditional have none.
+    #[arg(
+        long = "ssl",
+        visible_alias = "tls",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl: bool,
+
+    /// Certificate chain to present (PEM)
+    ///
+    /// The leaf first, then its intermediates. A listener's certificate; in
+    /// connect mode, a client certificate. The key may be in the same file.
+    ///
+    /// As ncat --ssl-cert.
+    #[arg(
+        long = "ssl-cert",
+        value_name = "file",
+        value_hint = ValueHint::FilePath,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_cert: Option<String>,
+
+    /// Private key of --ssl-cert (PEM)
+    ///
+    /// RSA, ECDSA or Ed25519, in PKCS#8, PKCS#1 or SEC1 form. Default: the
+    /// key in the --ssl-cert file.
+    ///
+    /// As ncat --ssl-key.
+    #[arg(
+        long = "ssl-key",
+        value_name = "file",
+        value_hint = ValueHint::FilePath,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_key: Option<String>,
+
+    /// Trust these CA certificates (PEM) instead of the system store
+    ///
+    /// A client trusts only the certificates in FILE. A listener asks every
+    /// client for a certificate and admits only those that FILE's
+    /// certificates vouch for (mutual TLS).
+    ///
+    /// As ncat --ssl-trustfile (which a listener ignores).
+    #[arg(
+        long = "ssl-trustfile",
+        value_name = "file",
+        value_hint = ValueHint::FilePath,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_trustfile: Option<String>,
+
+    /// Server name to send (SNI) and to verify
+    ///
+    /// Default: the destination, unless it is an IP address (then no SNI is
+    /// sent and the address is checked against the certificate).
+    ///
+    /// As ncat --ssl-servername.
+    #[arg(
+        long = "ssl-servername",
+        value_name = "name",
+        value_hint = ValueHint::Hostname,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_servername: Option<String>,
+
+    /// ALPN protocols, comma-separated, most wanted first
+    ///
+    /// A client offers them; a listener picks the first of its own list
+    /// that the client offers (and refuses a client that offers only
+    /// others). -v shows the protocol agreed.
+    ///
+    /// As ncat --ssl-alpn, which ncat listeners ignore.
+    #[arg(
+        long = "ssl-alpn",
+        value_name = "list",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_alpn: Option<String>,
+
+    /// Cipher suites to allow, colon- or comma-separated
+    ///
+    /// IANA names (TLS_AES_128_GCM_SHA256) or OpenSSL names
+    /// (ECDHE-RSA-AES128-GCM-SHA256). OpenSSL keywords (ALL, HIGH, !aNULL,
+    /// @STRENGTH...) are accepted and add nothing. Default: every suite
+    /// rustls has, all with forward secrecy and AEAD.
+    ///
+    /// As ncat --ssl-ciphers, with only the suites rustls implements.
+    #[arg(
+        long = "ssl-ciphers",
+        value_name = "list",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_ciphers: Option<String>,
+
+    /// Verify the server's certificate (the default already)
+    ///
+    /// Accepted for ncat scripts; rnc always verifies unless --ssl-pin or
+    /// --ssl-no-verify says otherwise.
+    ///
+    /// As ncat --ssl-verify.
+    #[arg(long = "ssl-verify", hide_short_help = true, verbatim_doc_comment)]
+    pub ssl_verify: bool,
+
+    /// Accept exactly the certificate with this SHA-256 fingerprint
+    ///
+    /// As openssl x509 -noout -fingerprint -sha256 prints it; colons and
+    /// case are optional. No CA, name or date checks: the certificate is
+    /// the identity. The failure line for a self-signed or unknown
+    /// certificate gives the --ssl-pin that would accept it.
+    ///
+    /// ncat, nc.openbsd and nc.traditional have none.
+    #[arg(
+        long = "ssl-pin",
+        value_name = "sha256",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_pin: Option<String>,
+
+    /// Do not verify the server's certificate at all
+    ///
+    /// Encrypts, but anyone on the path can read and change the traffic;
+    /// rnc says so on stderr.
+    ///
+    /// ncat's --ssl without --ssl-verify.
+    #[arg(
+        long = "ssl-no-verify",
+        conflicts_with = "ssl_pin",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub ssl_no_verify: bool,
+
+    /// TLS to the --relay target
+    ///
+    /// The relay connects to its target with TLS, verified as a client is
+    /// (--ssl-trustfile, --ssl-pin, --ssl-servername, --ssl-alpn apply).
+    /// With --ssl too, both ends speak TLS.
+    ///
+    /// socat's OPENSSL: address; ncat and nc.openbsd have none.
+    #[arg(
+        long = "relay-ssl",
+        visible_alias = "relay-tls",
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub relay_ssl: bool,
+
+    /// Keep trying to connect for this long
+    ///
+    /// In connect mode and with -z: a connect that fails is tried again,
+    /// after 50 ms, then every 90 ms at most, until it succeeds or the
+    /// duration has passed; with -z and several ports, until every port is
+    /// open. -vv prints each attempt. The exit status is that of one try.
+    /// Seconds, or a number with ms, s, m or h.
+    ///
+    /// socat has retry= and forever; nc.openbsd, nc.traditional and ncat
+    /// have none (scripts loop: until nc -z host port; do sleep 1; done).
+    #[arg(
+        long = "retry",
+        value_name = "duration",
+        value_hint = ValueHint::Other,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub retry: Option<String>,
+
+    /// Print transfer statistics at exit
+    ///
+    /// One line on stderr at exit: bytes sent and received (exact), the
+    /// elapsed time, the rate each way, and for a stream listener the
+    /// connections accepted. With --json the same as one JSON object. Sent
+    /// and received are rnc's side of the network: for a server, to and
+    /// from its clients.
+    ///
+    /// nc.openbsd, nc.traditional and ncat have none (ncat -v prints a
+    /// summary line).
+    #[arg(long = "stats", hide_short_help = true, verbatim_doc_comment)]
+    pub stats: bool,
+
+    /// A live progress line on a terminal
+    ///
+    /// While data moves, one line on stderr: bytes each way, the current
+    /// rate and the elapsed time; with a regular file on stdin, also the
+    /// percentage sent and an ETA. Redrawn at most 4 times a second and
+    /// cleared at exit; -v lines print above it. When stderr is not a
+    /// terminal --progress does nothing (use --stats for a summary).
+    ///
+    /// What pv does in a pipe; the netcats have none.
+    #[arg(long = "progress", hide_short_help = true, verbatim_doc_comment)]
+    pub progress: bool,
+
+    /// Log the session's data to a file
+    ///
+    /// Every byte received and sent, in the order they move, as ncat -o
+    /// writes them. With -k and the servers, what each client sends (and
+    /// what stdin sends to them). The file is truncated first unless
+    /// --append-output. A write that fails (a full disk) stops the log with
+    /// one line; the connection goes on.
+    ///
+    /// As ncat -o (--output).
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "file",
+        value_hint = ValueHint::FilePath,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub output: Option<String>,
+
+    /// Log the session's data as a hex dump
+    ///
+    /// As -o, but each chunk is headed "> sent N bytes" or "< received N
+    /// bytes" (with "to/from HOST PORT" for a server's client), then lines
+    /// of an offset (counted per direction), 16 bytes in hex and the same as
+    /// ASCII (dots for the rest), as ncat --hex-dump writes them.
+    ///
+    /// As ncat --hex-dump, which has -x too (here -x is nc's proxy).
+    #[arg(
+        long = "hex-dump",
+        value_name = "file",
+        value_hint = ValueHint::FilePath,
+        hide_short_help = true,
+        verbatim_doc_comment
+    )]
+    pub hex_dump: Option<String>,
+
+    /// Append to the -o and --hex-dump files
+    ///
+    /// Default: they are truncated first.
+    ///
+    /// As ncat --append-output.
+    #[arg(long = "append-output", hide_short_help = true, verbatim_doc_comment)]
+    pub append_output: bool,
+
     /// Print this help (--help for more)
     #[arg(short = 'h', action = ArgAction::Help)]
     pub help_short: Option<bool>,
@@ -701,7 +961,9 @@ pub struct Cli {
 const AFTER_SHORT_HELP: &str = "\
 More in rnc --help: --echo --chat --chat-names --broker --max-conns --stall-timeout
   --relay -e -c --allow --deny --allowfile --denyfile --parallel --json
-  --proxy --proxy-auth --proxy-dns -T -V";
+  --proxy --proxy-auth --proxy-dns -T -V --ssl --ssl-cert --ssl-key --ssl-trustfile
+  --ssl-pin --ssl-no-verify --ssl-verify --ssl-servername --ssl-alpn --ssl-ciphers
+  --relay-ssl --retry --stats --progress -o --hex-dump --append-output";
 
 /// The end of `--help`: what rnc does, a few examples, where the rest is.
 const AFTER_LONG_HELP: &str = "\

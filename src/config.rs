@@ -51,6 +51,10 @@ pub struct Config {
     pub pass_fd: bool,
     /// nc.openbsd's socket flags: -T -I -O -M -m -b -S (and -V's refusal).
     pub tune: crate::sockopt::Tune,
+    /// --retry, --stats, --json, --progress, -o, --hex-dump, --append-output.
+    pub wrap: crate::wrap::Wrap,
+    /// `--ssl` and its flags (`tls::Opts::from_cli`).
+    pub tls: Option<crate::tls::Opts>,
 }
 
 /// What carries the bytes.
@@ -228,7 +232,7 @@ impl Config {
             (false, true) => listen_mode(&cli, meets)?,
             (false, false) => connect_mode(&cli, meets)?,
         };
-        let wait = duration(&cli.wait, "timeout")?;
+        let wait = duration(&cli.wait, "-w timeout")?;
         Ok(Config {
             io: io_rules(&cli, &mode, wait)?,
             mode,
@@ -242,13 +246,15 @@ impl Config {
                 Some(s) => parse_count(s, "max-conns")?,
                 None => DEFAULT_MAX_CONNS,
             },
-            stall_timeout: duration(&cli.stall_timeout, "stall timeout")?
+            stall_timeout: duration(&cli.stall_timeout, "--stall-timeout")?
                 .unwrap_or(crate::mode::DEFAULT_STALL),
             rules: access_rules(&cli)?,
             access: Access::default(),
             proxy: crate::proxy::Proxy::from_cli(&cli)?,
             pass_fd: cli.pass_fd,
             tune: crate::sockopt::Tune::from_cli(&cli)?,
+            wrap: crate::wrap::Wrap::from_cli(&cli)?,
+            tls: crate::tls::Opts::from_cli(&cli)?,
         })
     }
 
@@ -448,13 +454,13 @@ fn io_rules(cli: &Cli, mode: &Mode, wait: Option<Duration>) -> Result<IoRules> {
             parse_signed_secs(s)?;
             None
         }
-        Some(s) => Some(parse_secs(s, "quit time")?),
+        Some(s) => Some(parse_secs(s, "-q quit time")?),
         None => None,
     };
     Ok(IoRules {
         no_stdin: cli.no_stdin,
         crlf: cli.crlf,
-        interval: duration(&cli.interval, "interval")?,
+        interval: duration(&cli.interval, "-i interval")?,
         send_eof: cli.send_eof || quit.is_some(),
         quit_after_eof: quit,
         // -z has its own use of -w: the bound on each port's check.

@@ -47,6 +47,12 @@ impl Endpoint {
         }
     }
 
+    /// A non-blocking connect has completed: the socket may be written at once (its
+    /// writable edge was taken by the connect).
+    pub fn connected(&mut self) {
+        self.writable = true;
+    }
+
     /// An operation would block: wait for the next edge (unless the fd cannot wait).
     pub fn blocked_read(&mut self) {
         self.readable = self.always_ready;

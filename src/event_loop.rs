@@ -17,6 +17,7 @@ use mio::event::Event;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use crate::stdio::{self, NonBlockGuard};
+use crate::tls;
 
 /// Signals rnc handles: the first three end it cleanly (exit code 128 + the signal
 /// number); SIGCHLD is passed to the session, which reaps its children; SIGTSTP (^Z)
@@ -111,11 +112,19 @@ pub fn run(session: &mut impl Session) -> Result<i32> {
     let restore = NonBlockGuard::new(&[stdio::STDIN, stdio::STDOUT]).context("fcntl O_NONBLOCK")?;
     session.start(poll.registry())?;
     loop {
+        // TLS links (src/tls) first, so clients whose handshake just completed are
+        // there for the session's accept; again after, for the links it just made.
+        tls::step(poll.registry(), Instant::now())?;
         let flow = session.step(poll.registry(), Instant::now())?;
-        let timeout = match flow {
-            Flow::Exit(code) => return Ok(code),
-            Flow::Wait(deadline) => deadline.map(|d| d.saturating_duration_since(Instant::now())),
+        let deadline = match flow {
+            Flow::Exit(code) => return drain_links(&mut poll, &mut events, code),
+            Flow::Wait(d) => {
+                let d = earliest(d, tls::step(poll.registry(), Instant::now())?);
+                // --progress wakes the loop for its redraws.
+                earliest(d, crate::wrap::tick(Instant::now()))
+            }
         };
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         match poll.poll(&mut events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -148,7 +157,43 @@ pub fn run(session: &mut impl Session) -> Result<i32> {
                 }
                 continue;
             }
+            if tls::owns(ev.token()) {
+                tls::on_event(ev);
+                continue;
+            }
             session.on_event(poll.registry(), ev)?;
+        }
+    }
+}
+
+/// The session is done: TLS links still send what it wrote, then close_notify and FIN
+/// (as the kernel would send a plain socket's last bytes after close), for a bounded
+/// time. A signal ends this at once.
+fn drain_links(poll: &mut Poll, events: &mut Events, code: i32) -> Result<i32> {
+    if tls::idle() {
+        return Ok(code);
+    }
+    let until = tls::drain(Instant::now());
+    loop {
+        let wake = tls::step(poll.registry(), Instant::now())?;
+        let now = Instant::now();
+        if tls::idle() || now >= until {
+            return Ok(code);
+        }
+        let timeout = earliest(wake, Some(until)).map(|d| d.saturating_duration_since(now));
+        match poll.poll(events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).context("epoll_wait"),
+        }
+        for ev in events.iter() {
+            match ev.token() {
+                t if tls::owns(t) => tls::on_event(ev),
+                Token(t) if t < crate::token::FIRST_SESSION && SIGNALS[t] != libc::SIGCHLD => {
+                    return Ok(code)
+                }
+                _ => {}
+            }
         }
     }
 }

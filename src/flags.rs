@@ -174,12 +174,30 @@ const PROXY_TRANSPORT: &[(Col, &str)] = &[
     (Unix, "no proxy support for unix sockets"),
 ];
 
+/// TLS runs over streams: no DTLS, and nothing to encrypt in a port check.
+const TLS_REFUSALS: &[(Col, &str)] = &[
+    (Udp, "cannot use --ssl with -u: DTLS is not supported"),
+    (Scan, "cannot use --ssl with -z"),
+];
+
 /// Flags that read or shape stdin: nothing to do where stdin is not read.
 const NO_STDIN: &[Col] = &[Scan, Echo, Relay, Exec, Proxy];
 
 macro_rules! row {
     ($flag:expr, [$($s:expr),*], $set:expr, $role:ident, [$($c:ident),*], $says:expr) => {
         row!($flag, [$($s),*], $set, $role, [$($c),*], $says, [])
+    };
+    ($flag:expr, [$($s:expr),*], $set:expr, $role:ident, [$($c:ident),*], $says:expr,
+     $special:ident) => {
+        Row {
+            flag: $flag,
+            sample: &[$($s),*],
+            set: $set,
+            role: Role::$role,
+            refused: &[$($c),*],
+            says: $says,
+            special: $special,
+        }
     };
     ($flag:expr, [$($s:expr),*], $set:expr, $role:ident, $refused:ident, $says:expr,
      $special:ident) => {
@@ -492,6 +510,108 @@ pub const ROWS: &[Row] = &[
         Says::Line("no alternate routing table support available")
     ),
     row!(
+        "--ssl",
+        ["--ssl"],
+        |c| c.ssl,
+        Connect,
+        [],
+        Says::CannotUse,
+        TLS_REFUSALS
+    ),
+    row!(
+        "--ssl-cert",
+        ["--ssl-cert", "{cert}", "--ssl-key", "{key}"],
+        |c| c.ssl_cert.is_some(),
+        Connect,
+        [],
+        Says::CannotUse,
+        TLS_REFUSALS
+    ),
+    row!(
+        "--ssl-key",
+        ["--ssl-cert", "{cert}", "--ssl-key", "{key}"],
+        |c| c.ssl_key.is_some(),
+        Connect,
+        [],
+        Says::CannotUse,
+        TLS_REFUSALS
+    ),
+    row!(
+        "--ssl-trustfile",
+        ["--ssl-trustfile", "{cert}"],
+        |c| c.ssl_trustfile.is_some(),
+        Connect,
+        [],
+        Says::CannotUse,
+        TLS_REFUSALS
+    ),
+    row!(
+        "--ssl-servername",
+        ["--ssl-servername", "example.org"],
+        |c| c.ssl_servername.is_some(),
+        Connect,
+        [],
+        Says::CannotUse,
+        TLS_REFUSALS
+    ),
+    row!(
+        "--ssl-alpn",
+        ["--ssl-alpn", "h2,http/1.1"],
+        |c| c.ssl_alpn.is_some(),
+        Connect,
+        [],
+        Says::CannotUse,
+        TLS_REFUSALS
+    ),
+    row!(
+        "--ssl-ciphers",
+        ["--ssl-ciphers", "TLS13_AES_128_GCM_SHA256"],
+        |c| c.ssl_ciphers.is_some(),
+        Connect,
+        [],
+        Says::CannotUse,
+        TLS_REFUSALS
+    ),
+    row!(
+        "--ssl-verify",
+        ["--ssl-verify"],
+        |c| c.ssl_verify,
+        Connect,
+        [],
+        Says::CannotUse,
+        TLS_REFUSALS
+    ),
+    row!(
+        "--ssl-pin",
+        ["--ssl-pin", "{pin}"],
+        |c| c.ssl_pin.is_some(),
+        Connect,
+        [],
+        Says::CannotUse,
+        TLS_REFUSALS
+    ),
+    row!(
+        "--ssl-no-verify",
+        ["--ssl-no-verify"],
+        |c| c.ssl_no_verify,
+        Connect,
+        [],
+        Says::CannotUse,
+        TLS_REFUSALS
+    ),
+    row!(
+        "--relay-ssl",
+        ["--relay-ssl"],
+        |c| c.relay_ssl,
+        Listen,
+        [Connect, Listen, KeepOpen, Unix, Echo, Chat, Broker, Exec],
+        Says::Line("--relay-ssl needs --relay"),
+        [
+            (Udp, "cannot use -u with --relay"),
+            (Scan, "cannot use --ssl with -z")
+        ]
+    ),
+    row!(
         "--relay",
         ["--relay", "127.0.0.1:9"],
         |c| c.relay.is_some(),
@@ -571,13 +691,14 @@ pub const ROWS: &[Row] = &[
         [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec, Proxy],
         Says::Line("--parallel needs -z")
     ),
+    // Outside -z, --json is --stats as JSON.
     row!(
         "--json",
         ["--json"],
         |c| c.json,
         Connect,
-        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec, Proxy],
-        Says::Line("--json needs -z")
+        [],
+        Says::CannotUse
     ),
     row!(
         "--echo",
@@ -646,6 +767,54 @@ pub const ROWS: &[Row] = &[
             (Scan, "must use -l with --max-conns"),
             (Udp, "cannot use --max-conns with -u")
         ]
+    ),
+    row!(
+        "--retry",
+        ["--retry", "2s"],
+        |c| c.retry.is_some(),
+        Connect,
+        [Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
+        Says::Line("--retry needs connect mode or -z")
+    ),
+    row!(
+        "--stats",
+        ["--stats"],
+        |c| c.stats,
+        Connect,
+        [Scan],
+        Says::CannotUse
+    ),
+    row!(
+        "--progress",
+        ["--progress"],
+        |c| c.progress,
+        Connect,
+        [Scan],
+        Says::CannotUse
+    ),
+    row!(
+        "--append-output",
+        ["-o", "/dev/null", "--append-output"],
+        |c| c.append_output,
+        Connect,
+        [Scan],
+        Says::CannotUse
+    ),
+    row!(
+        "-o",
+        ["-o", "/dev/null"],
+        |c| c.output.is_some(),
+        Connect,
+        [Scan],
+        Says::CannotUse
+    ),
+    row!(
+        "--hex-dump",
+        ["--hex-dump", "/dev/null"],
+        |c| c.hex_dump.is_some(),
+        Connect,
+        [Scan],
+        Says::CannotUse
     ),
     row!(
         "--stall-timeout",

@@ -29,15 +29,19 @@ use crate::net::os_message;
 use crate::room::{Fanout, Member, Room};
 use crate::stdio_pair::{StdinSource, StdoutSink};
 use crate::token::{self, Tokens};
+use crate::wrap::{self, Dir};
 
 /// Sources pause while any queue is longer than this.
 pub const HIGH_WATER: usize = 256 * 1024;
+/// All client queues together: past this, sources pause too (a thousand slow readers
+/// must not each hold `HIGH_WATER`).
+const BUDGET: usize = 32 * 1024 * 1024;
 /// One read from an echo client; also the most held for one whose echo is not read.
-pub const ECHO_READ: usize = 64 * 1024;
+pub const ECHO_READ: usize = crate::buf::CHUNK;
 /// One read from a chat client (lines are framed from it).
 const CHAT_READ: usize = 16 * 1024;
 /// One read from a broker or `-k` client.
-const RAW_READ: usize = 64 * 1024;
+const RAW_READ: usize = crate::buf::CHUNK;
 /// A step stops reading clients once it has this many bytes of messages to deliver,
 /// so one step adds at most about this much (plus one read) to any queue.
 const STEP_BATCH: usize = 256 * 1024;
@@ -45,8 +49,8 @@ const STEP_BATCH: usize = 256 * 1024;
 /// the rest are taken on the next step, at once.
 const ACCEPT_BATCH: usize = 256;
 
-/// A client connection handed to the hub: a connected, nonblocking stream socket.
-pub struct Conn {
+/// A client handed to the hub: a connected, nonblocking stream socket and its name.
+pub struct Arrival {
     pub fd: OwnedFd,
     /// How `-v` and warnings name the client: `HOST PORT`.
     pub label: String,
@@ -57,7 +61,7 @@ pub trait Doors {
     fn owns(&self, t: Token) -> bool;
     fn on_event(&mut self, ev: &Event);
     /// Up to `max` new connections.
-    fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<Conn>>;
+    fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<Arrival>>;
     /// Connections may be waiting that `accept` left for later.
     fn pending(&self) -> bool;
     /// A descriptor came free (after EMFILE).
@@ -77,7 +81,6 @@ pub enum HubKind {
 #[derive(Debug, Clone)]
 pub struct HubOpts {
     pub max_conns: usize,
-    pub verbose: u8,
     /// stdin's rules (`-d -C -i -N -q`), for the kinds that read stdin.
     pub io: IoRules,
     /// `--stall-timeout`: a client that takes no bytes for this long is disconnected.
@@ -177,7 +180,7 @@ impl<D: Doors> Hub<D> {
     fn accept(&mut self, reg: &Registry, now: Instant) -> Result<()> {
         let mut got = self.doors.accept(now, ACCEPT_BATCH)?;
         for c in listener::admit(&mut got, self.clients.len(), self.opts.max_conns) {
-            if self.opts.verbose > 0 {
+            if crate::report::verbose() > 0 {
                 crate::say!(
                     "rnc: --max-conns {} reached: closed {}",
                     self.opts.max_conns,
@@ -220,13 +223,19 @@ impl<D: Doors> Hub<D> {
     }
 
     /// Sources wait while some queue is long: nothing is dropped, TCP pushes back.
+    /// Also while all client queues together hold more than `BUDGET`.
     fn paused(&self) -> bool {
-        self.stdout.len() > HIGH_WATER
-            || self.backlog.iter().any(|t| {
-                self.clients
-                    .get(t)
-                    .is_some_and(|c| c.out.len() > HIGH_WATER)
-            })
+        if self.stdout.len() > HIGH_WATER {
+            return true;
+        }
+        let mut total = 0;
+        for c in self.backlog.iter().filter_map(|t| self.clients.get(t)) {
+            total += c.out.len();
+            if c.out.len() > HIGH_WATER || total > BUDGET {
+                return true;
+            }
+        }
+        false
     }
 
     /// stdin's bytes for every client, when the room has room.
@@ -238,9 +247,11 @@ impl<D: Doors> Hub<D> {
         if self.clients.is_empty() {
             return Ok(false);
         }
-        let more = self
-            .stdin
-            .take(now, !paused, usize::MAX, |b| room.stdin_said(b))?;
+        let more = self.stdin.take(now, !paused, usize::MAX, |b| {
+            // What stdin says to the clients is logged once, not once per client.
+            wrap::log(Dir::Sent, b);
+            room.stdin_said(b)
+        })?;
         if self.stdin.finished() && !self.stdin_ended {
             self.stdin_ended = true;
             room.stdin_ended();
@@ -321,7 +332,7 @@ impl<D: Doors> Hub<D> {
             if was_empty {
                 c.progress_at = now;
             }
-            match c.out.flush(&mut c.ep) {
+            match c.out.flush(&mut c.ep).inspect(|&n| sent(n)) {
                 Err(e) => self.gone.push((t, Leave::Error(e))),
                 Ok(n) if n > 0 => {
                     c.progress_at = now;
@@ -392,7 +403,7 @@ impl<D: Doors> Hub<D> {
                     room.leave(t, &mut c.member);
                 }
             }
-            say_leave(&c, &why, self.opts.verbose, self.opts.stall);
+            say_leave(&c, &why, crate::report::verbose(), self.opts.stall);
             c.ep.release(reg);
             if let Some((id, _)) = self.tokens.owner(t) {
                 self.tokens.give_back(id);
@@ -467,11 +478,16 @@ fn say_leave(c: &Client, why: &Leave, verbose: u8, stall: Duration) {
     }
 }
 
+/// Bytes written to a client, for --stats.
+fn sent(n: usize) {
+    wrap::count(Dir::Sent, n);
+}
+
 /// An echo client's turn: what is held goes out first; only then is more read, and it
 /// goes straight back, keeping only what the socket would not take.
 fn echo_turn(c: &mut Client, scratch: &mut [u8], now: Instant) -> Turn {
     let fd = c.fd.as_raw_fd();
-    match c.out.flush(&mut c.ep) {
+    match c.out.flush(&mut c.ep).inspect(|&n| sent(n)) {
         Err(e) => return Turn::Gone(Leave::Error(e)),
         Ok(n) if n > 0 => c.active_at = now,
         Ok(_) => {}
@@ -481,10 +497,17 @@ fn echo_turn(c: &mut Client, scratch: &mut [u8], now: Instant) -> Turn {
             Ok(0) => c.eof = true,
             Ok(n) => {
                 c.active_at = now;
+                wrap::count(Dir::Received, n);
+                wrap::log_peer(Dir::Received, &scratch[..n], Some(&c.label));
+                // Logged as sent now, counted as it goes.
+                wrap::log_peer(Dir::Sent, &scratch[..n], Some(&c.label));
                 let mut sent = 0;
                 if c.ep.writable {
                     match sys_write(fd, &scratch[..n]) {
-                        Ok(k) => sent = k,
+                        Ok(k) => {
+                            wrap::count(Dir::Sent, k);
+                            sent = k
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                         Err(e) => return Turn::Gone(Leave::Error(e)),
                     }
@@ -522,7 +545,7 @@ fn room_turn(
     full: bool,
 ) -> Turn {
     let fd = c.fd.as_raw_fd();
-    match c.out.flush(&mut c.ep) {
+    match c.out.flush(&mut c.ep).inspect(|&n| sent(n)) {
         Err(e) => return Turn::Gone(Leave::Error(e)),
         Ok(n) if n > 0 => {
             c.progress_at = now;
@@ -543,6 +566,8 @@ fn room_turn(
             }
             Ok(n) => {
                 c.active_at = now;
+                wrap::count(Dir::Received, n);
+                wrap::log_peer(Dir::Received, &scratch[..n], Some(&c.label));
                 room.heard(t, &mut c.member, &scratch[..n]);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.ep.blocked_read(),

@@ -54,8 +54,6 @@ pub struct Listeners {
     socks: Vec<(Listener, Endpoint)>,
     paused_until: Option<Instant>,
     access: Access,
-    verbose: u8,
-    numeric: bool,
 }
 
 impl Listeners {
@@ -73,16 +71,12 @@ impl Listeners {
             socks,
             paused_until: None,
             access: Access::default(),
-            verbose: 0,
-            numeric: true,
         }
     }
 
     /// Refuse peers the rules do not permit, logging them with -v.
-    pub fn with_access(mut self, access: Access, verbose: u8, numeric: bool) -> Listeners {
+    pub fn with_access(mut self, access: Access) -> Listeners {
         self.access = access;
-        self.verbose = verbose;
-        self.numeric = numeric;
         self
     }
 
@@ -102,15 +96,19 @@ impl Listeners {
     pub fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<(Conn, Peer)>> {
         let mut out = Vec::new();
         if self.paused_until.is_some_and(|t| now < t) {
+            crate::tls::take_ready(&mut out, max)?;
             return Ok(out);
         }
         self.paused_until = None;
-        for (l, ep) in &mut self.socks {
+        'socks: for (l, ep) in &mut self.socks {
             while ep.readable && out.len() < max {
                 match l.accept() {
                     Ok((conn, peer)) => {
-                        if permitted(&self.access, &peer, self.verbose, self.numeric) {
-                            out.push((conn, peer));
+                        if permitted(&self.access, &peer) {
+                            // With --ssl the client comes back from take_ready below,
+                            // once its handshake has completed.
+                            crate::wrap::connection();
+                            out.extend(crate::tls::accept(conn, peer));
                         }
                         // Refused: dropped here, closed before any byte moves.
                     }
@@ -122,26 +120,23 @@ impl Listeners {
                     // that client is lost, the next one may be fine.
                     Err(e) if is_client_error(&e) => {}
                     // Out of descriptors or socket memory: rest, then try again.
-                    Err(e)
-                        if matches!(
-                            e.raw_os_error(),
-                            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                        ) =>
-                    {
+                    Err(e) if crate::net::out_of_resources(&e) => {
                         self.paused_until = Some(now + EMFILE_PAUSE);
-                        return Ok(out);
+                        break 'socks;
                     }
                     Err(e) => return Err(anyhow::Error::new(e).context("accept")),
                 }
             }
         }
+        crate::tls::take_ready(&mut out, max)?;
         Ok(out)
     }
 
     /// True when a listener may still hold connections that `accept` left for later
     /// (it stopped at `max`): the caller should look again without waiting for an event.
     pub fn pending(&self) -> bool {
-        self.paused_until.is_none() && self.socks.iter().any(|(_, ep)| ep.readable)
+        (self.paused_until.is_none() && self.socks.iter().any(|(_, ep)| ep.readable))
+            || crate::tls::has_ready()
     }
 
     /// A descriptor came free: accepting may resume at once.
@@ -159,6 +154,13 @@ impl Listeners {
     }
 
     pub fn close(mut self, reg: &Registry) {
+        self.release(reg);
+    }
+
+    /// Stop listening: deregister (the sockets close when `self` drops), and end the
+    /// handshakes of clients not yet handed over.
+    pub fn release(&mut self, reg: &Registry) {
+        crate::tls::drop_pending();
         for (_, ep) in &mut self.socks {
             ep.release(reg);
         }
@@ -166,13 +168,14 @@ impl Listeners {
 }
 
 /// Check a peer against the access rules; say so with -v when it is refused.
-pub fn permitted(access: &Access, peer: &Peer, verbose: u8, numeric: bool) -> bool {
+pub fn permitted(access: &Access, peer: &Peer) -> bool {
     let ok = match peer {
         Peer::Inet(a) => access.permits(a.ip()),
         Peer::Unix(_) => true,
     };
-    if !ok && verbose > 0 {
-        crate::say!("rnc: refused {} (not allowed)", peer.describe(numeric));
+    if !ok && crate::report::verbose() > 0 {
+        let who = peer.describe(crate::report::numeric());
+        crate::say!("rnc: refused {who} (not allowed)");
     }
     ok
 }

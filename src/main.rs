@@ -21,6 +21,8 @@
 //! - `listener`: listening sockets, accept with EMFILE back-off, access rules, `--max-conns`.
 //! - `hub`: `--echo`, `--chat` and `--broker` servers: many clients, a bounded queue each.
 //! - `chat`: the chat line format: framing, escaping, `/nick` names.
+//! - `wrap`: --stats, --json, --progress, -o and --hex-dump; `retry`: --retry.
+//! - `tls`: TLS (rustls) as one transport between the socket and the mode.
 //! - `mode/`: one file per mode.
 
 #![deny(clippy::print_stderr)]
@@ -45,13 +47,16 @@ mod ports;
 mod proxy;
 mod pump;
 mod report;
+mod retry;
 mod room;
 mod secret;
 mod sockopt;
 mod stdio;
 mod stdio_pair;
+mod tls;
 mod token;
 mod unix;
+mod wrap;
 
 use std::process::ExitCode;
 
@@ -73,16 +78,23 @@ fn main() -> ExitCode {
             let _ = e.print();
             0
         }
-        Ok(cli) => match config::Config::from_cli(cli)
-            .and_then(config::Config::resolve)
-            .and_then(|cfg| mode::run(&cfg))
-        {
-            Ok(code) => code,
-            Err(e) => {
-                say!("rnc: {}", error_line(&e));
-                1
-            }
-        },
+        Ok(cli) => {
+            let code = match config::Config::from_cli(cli)
+                .and_then(config::Config::resolve)
+                .and_then(|cfg| {
+                    wrap::install(&cfg)?;
+                    mode::run(&cfg)
+                }) {
+                Ok(code) => code,
+                Err(e) => {
+                    say!("rnc: {}", error_line(&e));
+                    1
+                }
+            };
+            // The figures of --stats come last, after any error line.
+            wrap::finish();
+            code
+        }
     };
     ExitCode::from(code.clamp(0, 255) as u8)
 }

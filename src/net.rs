@@ -199,6 +199,15 @@ fn new_socket(addr: &SocketAddr, opts: SockOpts) -> Result<Socket> {
     Ok(sock)
 }
 
+/// Out of descriptors, or of memory for sockets: a pause, not a failure (accept and
+/// the scan wait for something to close, then go on).
+pub fn out_of_resources(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
 /// Close with a reset (SO_LINGER 0): the kernel drops what it still holds for the
 /// peer instead of trickling it out after the close.
 pub fn abort_on_close(fd: &impl std::os::fd::AsFd) {

@@ -5,7 +5,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::buf::{Buffer, MemBuf, PipeBuf, Step, MEM_CAP};
+use crate::buf::{Buffer, MemBuf, PipeBuf, Step, DATAGRAM_ROOM, MEM_CAP};
 use crate::endpoint::Endpoint;
 use crate::stdio::FdKind;
 
@@ -36,8 +36,6 @@ pub enum Framing {
 
 /// The largest UDP payload over IPv4; a read for one datagram never takes more.
 pub const MAX_DATAGRAM: usize = 65507;
-/// Room a receive needs so that no datagram is truncated.
-const DATAGRAM_ROOM: usize = 65536;
 
 pub struct Pump {
     buf: Buffer,
@@ -51,6 +49,20 @@ pub struct Pump {
     hold_until: Option<Instant>,
     /// Bytes moved to the destination so far.
     pub total: u64,
+    /// Which end is the network, for --stats and the session logs.
+    pub tap: Option<Tap>,
+    /// Read at most this many more bytes from the source (a memory pump), then take
+    /// it as ended: the body of an HTTP request the proxy server passes on.
+    read_left: Option<u64>,
+}
+
+/// A pump that crosses the network: its bytes are counted and logged (`wrap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tap {
+    /// Into a network socket: counted as written, logged as read.
+    Sends,
+    /// From a network socket: counted and logged as read.
+    Receives,
 }
 
 /// splice(2) needs a pipe on one side; rnc puts its own pipe in the middle, which works
@@ -62,7 +74,8 @@ fn can_splice(src: FdKind, dst: FdKind) -> bool {
         dst,
         FdKind::Socket | FdKind::Pipe | FdKind::File { append: false } | FdKind::DevNull
     );
-    src_ok && dst_ok
+    // A session log needs the bytes in memory.
+    src_ok && dst_ok && !crate::wrap::logging()
 }
 
 impl Pump {
@@ -86,7 +99,23 @@ impl Pump {
             after_cr: false,
             hold_until: None,
             total: 0,
+            tap: None,
+            read_left: None,
         }
+    }
+
+    /// Take at most `n` more bytes from the source (memory pumps), then stop as at EOF.
+    pub fn limit_reads(&mut self, n: u64) {
+        self.read_left = Some(n);
+        if n == 0 {
+            self.src_done = true;
+        }
+    }
+
+    /// The same pump, counted and logged as crossing the network.
+    pub fn tapped(mut self, tap: Tap) -> Pump {
+        self.tap = Some(tap);
+        self
     }
 
     /// A pump with nothing to move (`-d`): finished from the start.
@@ -165,8 +194,12 @@ impl Pump {
         loop {
             let mut moved = false;
             if self.wants_read() && src.readable {
+                let before = self.buf.len();
                 match self.fill(src.fd).map_err(PumpError::Read)? {
-                    Step::Moved(_) => moved = true,
+                    Step::Moved(n) => {
+                        self.tap_read(before, n);
+                        moved = true
+                    }
                     Step::Eof => {
                         self.src_done = true;
                         moved = true;
@@ -179,6 +212,9 @@ impl Pump {
                 match self.drain(dst.fd, now).map_err(PumpError::Write)? {
                     Step::Moved(n) => {
                         self.total += n as u64;
+                        if self.tap == Some(Tap::Sends) {
+                            crate::wrap::count(crate::wrap::Dir::Sent, n);
+                        }
                         moved = true;
                     }
                     Step::Blocked => dst.blocked_write(),
@@ -204,11 +240,30 @@ impl Pump {
         }
     }
 
+    /// `n` bytes came in from the source and sit at the buffer's end, after `before`.
+    fn tap_read(&self, before: usize, n: usize) {
+        use crate::wrap::Dir;
+        let dir = match self.tap {
+            None => return,
+            Some(Tap::Sends) => Dir::Sent,
+            Some(Tap::Receives) => {
+                crate::wrap::count(Dir::Received, n);
+                Dir::Received
+            }
+        };
+        if let Buffer::Mem(m) = &self.buf {
+            crate::wrap::log(dir, m.bytes().get(before..).unwrap_or_default());
+        }
+    }
+
     fn fill(&mut self, fd: i32) -> io::Result<Step> {
         let max = match self.framing {
             Framing::DatagramOut => MAX_DATAGRAM,
             _ => usize::MAX,
         };
+        let max = self.read_left.map_or(max, |left| {
+            max.min(usize::try_from(left).unwrap_or(usize::MAX))
+        });
         let step = match &mut self.buf {
             Buffer::Mem(m) if self.shaping.crlf => m.fill_crlf_from(fd, max, &mut self.after_cr),
             Buffer::Mem(m) => m.fill_from(fd, max),
@@ -217,6 +272,12 @@ impl Pump {
         // A datagram socket reads 0 for an empty datagram; it has no EOF.
         if self.framing == Framing::DatagramIn && step.as_ref().is_ok_and(|s| *s == Step::Eof) {
             return Ok(Step::Moved(0));
+        }
+        if let (Some(left), Ok(Step::Moved(n))) = (self.read_left.as_mut(), &step) {
+            *left = left.saturating_sub(*n as u64);
+            if *left == 0 {
+                self.src_done = true;
+            }
         }
         match step {
             // The kernel cannot splice from this source after all: fall back to memory

@@ -9,6 +9,7 @@ use std::os::fd::RawFd;
 
 pub const STDIN: RawFd = 0;
 pub const STDOUT: RawFd = 1;
+pub const STDERR: RawFd = 2;
 
 /// What kind of file a descriptor is; decides splice(2) and whether epoll takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use crate::stdio;
 use crate::token;
 
 /// One read from stdin.
-const STDIN_READ: usize = 64 * 1024;
+const STDIN_READ: usize = crate::buf::CHUNK;
 
 pub struct StdinSource {
     ep: Endpoint,

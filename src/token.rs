@@ -17,6 +17,9 @@ pub const NET: Token = Token(10);
 pub const FIRST_LISTENER: usize = 16;
 /// Clients and links of a many-client session: as many as the session needs.
 pub const FIRST_CLIENT: usize = 64;
+/// TLS links, owned by the loop itself (two each: the socket and the plaintext end):
+/// far above any session's.
+pub const FIRST_TLS: usize = 1 << 40;
 
 /// Hands out client tokens and takes them back, so a long-running server keeps its
 /// numbers (and its maps) small.

@@ -172,3 +172,42 @@ fn rules_on_a_unix_listener_are_refused() {
         );
     }
 }
+
+/// The rules hold in every listener mode, stream and datagram, through the one
+/// accept path: a denied peer gets nothing, an allowed one is served.
+#[test]
+fn access_rules_hold_in_every_listener_mode() {
+    let stream_modes: [&[&str]; 7] = [
+        &[],
+        &["-k"],
+        &["--echo"],
+        &["--chat"],
+        &["--broker"],
+        &["-k", "--relay", "127.0.0.1:9"],
+        &["-k", "-e", "/bin/cat"],
+    ];
+    for extra in stream_modes {
+        let mut args = vec!["--deny", "127.0.0.1"];
+        args.extend_from_slice(extra);
+        let (mut r, port) = listener(&args);
+        assert!(refused(&mut r, connect(port)), "{extra:?}");
+        assert!(r.running(), "{extra:?}");
+    }
+    let datagram_modes: [&[&str]; 4] = [&[], &["-k"], &["--echo"], &["-k", "-e", "/bin/cat"]];
+    for extra in datagram_modes {
+        let mut args = vec!["-v", "-n", "-u", "-l", "--deny", "127.0.0.1"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["127.0.0.1", "0"]);
+        let mut r = rnc(args).spawn();
+        let port = r.bound_port();
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.send_to(b"knock\n", ("127.0.0.1", port)).unwrap();
+        r.wait_err("not allowed", SECS5);
+        // Nothing comes back to the denied peer, and rnc goes on.
+        peer.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        assert!(peer.recv(&mut buf).is_err(), "{extra:?}: answered");
+        assert!(r.running(), "{extra:?}");
+    }
+}

@@ -218,3 +218,20 @@ fn udp_keep_open_takes_interval_and_wait() {
     let mut r = rnc(["-n", "-u", "-l", "-k", "-w", "300ms", "127.0.0.1", "0"]).spawn();
     assert_eq!(r.code(SECS5), 0);
 }
+
+#[test]
+fn keep_open_answers_every_clients_fin_with_its_own() {
+    // A side-by-side run once saw 2 of 12 -k clients wait for a FIN that never came.
+    let (mut r, port) = server(&[]);
+    let mut cs: Vec<TcpStream> = (0..50).map(|_| connect(port)).collect();
+    r.wait_err_count("Connection received", 50, SECS10);
+    for (i, c) in cs.iter_mut().enumerate() {
+        c.write_all(format!("{i}\n").as_bytes()).unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    for c in &mut cs {
+        let mut buf = [0u8; 16];
+        assert_eq!(c.read(&mut buf).unwrap(), 0, "no FIN back");
+    }
+    r.wait_err_count("Connection closed on", 50, SECS10);
+}

@@ -6,7 +6,9 @@
 //! - `completions/rnc.bash`, `completions/_rnc` and `completions/rnc.fish` are
 //!   clap_complete's output plus what clap cannot say: the first operand is a host
 //!   (a socket path with `-U`), the operands after it and every option whose value is
-//!   named `*port` are ports, which complete as service names.
+//!   named `*port` are ports, which complete as service names. For bash and fish that
+//!   is `completions/rnc.{bash,fish}.in` appended (its slots filled from the flags);
+//!   for zsh, two lines of clap's `_arguments` call changed (`render_zsh` says why).
 //!
 //! The tests render all of it and compare with the committed files. After changing a
 //! flag, rewrite them with
@@ -602,251 +604,111 @@ fn clap_complete(shell: Shell) -> String {
     String::from_utf8(buf).unwrap()
 }
 
-/// A `case` arm of a shell script, or nothing when no word matches it.
-fn arm(patterns: &[String], sep: &str, body: &str) -> String {
-    if patterns.is_empty() {
-        String::new()
-    } else {
-        format!("{}{body}", patterns.join(sep))
-    }
-}
-
-fn render_bash() -> String {
+/// `completions/rnc.SHELL.in` with its slots filled from the flags: the spellings
+/// joined by `sep` (a `case` pattern), or as fish's `-s X -l LONG` for the ports.
+fn fill_completion(rel: &str, sep: &str, fish_ports: bool) -> String {
     let w = words(&command());
-    let mut out = clap_complete(Shell::Bash);
-    let ind = "\n        ";
-    let value_arms = [
-        arm(
-            &w.ports,
-            "|",
-            r#") COMPREPLY=( $(compgen -s -- "$cur") ); return 0 ;;"#,
-        ),
-        arm(
-            &w.hosts,
-            "|",
-            r#") COMPREPLY=( $(compgen -A hostname -- "$cur") ); return 0 ;;"#,
-        ),
-    ]
-    .concat_with(ind);
-    let word_arms = [
-        arm(&w.unix, "|", ") unix=1 ;;"),
-        arm(&w.takes_value, "|", ") skip=1 ;;"),
-    ]
-    .concat_with("\n            ");
-    out.push_str(&format!(
-        r#"
-# rnc's operands: a host (a socket path with -U), then ports; option values that are
-# ports or hosts. They complete as service and host names; the rest is left to _rnc.
-_rnc_operands() {{
-    local cur="$2" prev="$3" i j c w n=0 unix=0 skip=0 operands=0
-    case "$prev" in
-        {value_arms}
-    esac
-    for ((i = 1; i < COMP_CWORD; i++)); do
-        w="${{COMP_WORDS[i]}}"
-        if ((skip)); then skip=0; continue; fi
-        if ((operands)); then n=$((n + 1)); continue; fi
-        case "$w" in
-            --) operands=1 ;;
-            {word_arms}
-            --*) ;;
-            -*)
-                for ((j = 1; j < ${{#w}}; j++)); do
-                    c="${{w:j:1}}"
-                    [[ $c == U ]] && unix=1
-                    if [[ "{short_values}" == *"$c"* ]]; then
-                        ((j == ${{#w}} - 1)) && skip=1
-                        break
-                    fi
-                done
-                ;;
-            *) n=$((n + 1)) ;;
-        esac
-    done
-    if ((skip)) || [[ $cur == -* && $operands == 0 ]]; then
-        _rnc "$@"
-        return
-    fi
-    if ((n > 0)); then
-        COMPREPLY=( $(compgen -s -- "$cur") )
-    elif ((unix)); then
-        COMPREPLY=( $(compgen -f -- "$cur") )
-    else
-        COMPREPLY=( $(compgen -A hostname -- "$cur") )
-    fi
-    return 0
-}}
-
-complete -F _rnc_operands -o bashdefault -o default rnc
-"#,
-        short_values = w.short_values,
-    ));
+    let ports = match fish_ports {
+        true => fish_spelled(&w.ports),
+        false => w.ports.join(sep),
+    };
+    let mut out: String = read(rel)
+        .lines()
+        .filter(|l| !l.starts_with("#@"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for (slot, list) in [
+        ("@PORT_OPTS@", ports),
+        ("@HOST_OPTS@", w.hosts.join(sep)),
+        ("@UNIX_OPTS@", w.unix.join(sep)),
+        ("@VALUE_OPTS@", w.takes_value.join(sep)),
+        ("@SHORT_VALUES@", w.short_values.clone()),
+    ] {
+        // An empty list would leave a `case` arm without a pattern.
+        assert!(!list.is_empty(), "{rel}: nothing for {slot}");
+        out = out.replace(slot, &list);
+    }
+    // `@NAME@` left over is a slot this function does not know (`"$@"` is shell).
+    let parts: Vec<&str> = out.split('@').collect();
+    let slot = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+    let left = parts
+        .iter()
+        .skip(1)
+        .take(parts.len().saturating_sub(2))
+        .find(|w| slot(w));
+    assert!(
+        left.is_none(),
+        "{rel}: unknown slot @{}@",
+        left.unwrap_or(&"")
+    );
     out
 }
 
-trait ConcatWith {
-    fn concat_with(self, sep: &str) -> String;
+/// `-s p -l source-port`: fish's spelling of options.
+fn fish_spelled(list: &[String]) -> String {
+    list.iter()
+        .map(|s| match s.strip_prefix("--") {
+            Some(long) => format!("-l {long}"),
+            None => format!("-s {}", &s[1..]),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
-impl<const N: usize> ConcatWith for [String; N] {
-    /// Join the non-empty strings.
-    fn concat_with(self, sep: &str) -> String {
-        self.into_iter()
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(sep)
-    }
+/// bash: clap_complete's script, then `_rnc_operands`, which handles the operands and
+/// the port and host values and leaves the rest to clap's `_rnc`.
+fn render_bash() -> String {
+    clap_complete(Shell::Bash) + "\n" + &fill_completion("completions/rnc.bash.in", "|", false)
 }
 
+/// fish: clap_complete's script, then the operands and the port values (fish adds up
+/// `complete` lines, so nothing of clap's is changed).
+fn render_fish() -> String {
+    clap_complete(Shell::Fish) + "\n" + &fill_completion("completions/rnc.fish.in", " ", true)
+}
+
+/// zsh: clap_complete's script with two lines changed, since an `_arguments` spec
+/// cannot be added to from outside: the port options' values complete with `_ports`
+/// (no clap value hint means "port"), and the operands are a host (`_files` with -U)
+/// then ports, where clap has one catch-all line for them.
 fn render_zsh() -> String {
     let cmd = command();
     let w = words(&cmd);
     let mut out = clap_complete(Shell::Zsh);
-    // Port values: service names (zsh's _ports reads the services database). Each
-    // spelling of such an option has a line `'-p+[help]:name:action' \`.
-    for a in cmd.get_arguments().filter(|a| !a.is_positional()) {
-        if !(takes_value(a) && is_port_value(a)) {
-            continue;
-        }
+    // Each spelling of a port option has a line `'-p+[help]:name:ACTION' \`.
+    for a in cmd
+        .get_arguments()
+        .filter(|a| takes_value(a) && is_port_value(a))
+    {
         let value = format!(":{}:", a.get_value_names().unwrap()[0]);
         for spelled in spellings(a) {
             let starts = [format!("'{spelled}+["), format!("'{spelled}=[")];
-            let mut found = false;
-            out = out
+            let line = out
                 .lines()
-                .map(|line| match line.rfind(&value) {
-                    Some(at) if starts.iter().any(|s| line.starts_with(s.as_str())) => {
-                        found = true;
-                        format!("{}_ports' \\", &line[..at + value.len()])
-                    }
-                    _ => line.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
-                + "\n";
-            assert!(
-                found,
-                "clap_complete's zsh output changed: no line for {spelled}"
-            );
+                .find(|l| starts.iter().any(|s| l.starts_with(s.as_str())))
+                .unwrap_or_else(|| panic!("clap_complete's zsh output: no line for {spelled}"));
+            let at = line.rfind(&value).expect("the value's name") + value.len();
+            let new = format!("{}_ports' \\", &line[..at]);
+            out = out.replace(line, &new);
         }
     }
-    // The operands: a host (a path with -U), then ports.
+    // The operands' catch-all line.
     let pos = cmd.get_positionals().next().expect("rnc has operands");
     let prefix = format!("'*::{} -- ", pos.get_id());
     let start = out
         .find(&prefix)
-        .unwrap_or_else(|| panic!("clap_complete's zsh output changed: no `{prefix}` line"));
+        .unwrap_or_else(|| panic!("clap_complete's zsh output: no `{prefix}` line"));
     let end = start + out[start..].find('\n').unwrap() + 1;
-    let destination = if w.unix.is_empty() {
-        "_hosts".to_string()
-    } else {
-        let test = w
-            .unix
-            .iter()
-            .map(|u| format!("${{+opt_args[{u}]}}"))
-            .collect::<Vec<_>>()
-            .join(" || ");
-        format!("{{if (( {test} )); then _files; else _hosts; fi}}")
-    };
-    let operands = format!("'1:destination:{destination}' \\\n'*:port:_ports' \\\n");
+    let unix = w
+        .unix
+        .iter()
+        .map(|u| format!("${{+opt_args[{u}]}}"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    let operands = format!(
+        "'1:destination:{{if (( {unix} )); then _files; else _hosts; fi}}' \\\n'*:port:_ports' \\\n"
+    );
     out.replace_range(start..end, &operands);
-    out
-}
-
-fn render_fish() -> String {
-    let w = words(&command());
-    let mut out = clap_complete(Shell::Fish);
-    let ind = "\n            ";
-    let word_arms = [
-        arm(&w.unix, " ", &format!("{ind}    set unix 1")),
-        arm(&w.takes_value, " ", &format!("{ind}    set skip 1")),
-    ]
-    .map(|a| if a.is_empty() { a } else { format!("case {a}") })
-    .concat_with(ind);
-    let spelled_as = |list: &[String]| -> String {
-        list.iter()
-            .map(|s| match s.strip_prefix("--") {
-                Some(long) => format!(" -l {long}"),
-                None => format!(" -s {}", &s[1..]),
-            })
-            .collect()
-    };
-    let mut values = String::new();
-    if !w.ports.is_empty() {
-        values.push_str(&format!(
-            "complete -c rnc{} -r -f -a \"(__rnc_services)\"\n",
-            spelled_as(&w.ports)
-        ));
-    }
-    out.push_str(&format!(
-        r#"
-# rnc's operands: a host (a socket path with -U), then ports; option values that are
-# ports. Ports complete as service names.
-function __rnc_services
-    test -r /etc/services; or return
-    string replace -rf '^([^#\s]+)\s+(\d+)/tcp.*' '$1'\t'$2/tcp' </etc/services
-end
-
-# Prints "unix" when -U is given, then how many operands come before the cursor.
-function __rnc_operands
-    set -l words (commandline -opc)
-    set -e words[1]
-    set -l n 0
-    set -l unix 0
-    set -l skip 0
-    set -l operands 0
-    for w in $words
-        if test $skip = 1
-            set skip 0
-            continue
-        end
-        if test $operands = 1
-            set n (math $n + 1)
-            continue
-        end
-        switch $w
-            case --
-                set operands 1
-            {word_arms}
-            case '--*'
-            case '-*'
-                set -l chars (string split '' -- (string sub -s 2 -- $w))
-                for i in (seq (count $chars))
-                    test $chars[$i] = U; and set unix 1
-                    if string match -q -- "*$chars[$i]*" '{short_values}'
-                        test $i = (count $chars); and set skip 1
-                        break
-                    end
-                end
-            case '*'
-                set n (math $n + 1)
-        end
-    end
-    test $unix = 1; and echo unix
-    echo $n
-end
-
-function __rnc_wants_host
-    set -l o (__rnc_operands)
-    test "$o" = 0
-end
-
-function __rnc_wants_path
-    set -l o (__rnc_operands)
-    test "$o[1]" = unix -a "$o[-1]" = 0
-end
-
-function __rnc_wants_port
-    set -l o (__rnc_operands)
-    test "$o[-1]" -gt 0
-end
-
-{values}complete -c rnc -n __rnc_wants_host -f -a "(__fish_print_hostnames)"
-complete -c rnc -n __rnc_wants_path -F
-complete -c rnc -n __rnc_wants_port -f -a "(__rnc_services)"
-"#,
-        short_values = w.short_values,
-    ));
     out
 }
 

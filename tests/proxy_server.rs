@@ -224,6 +224,29 @@ fn http_refusals_407_502_405_400() {
     assert!(r.starts_with("HTTP/1.0 403 "), "{r}");
 }
 
+#[test]
+fn http_post_body_follows_up_to_its_length() {
+    let (_p, port) = proxy("http", &[]);
+    let (l, tport) = peer_listener();
+    let mut c = connect(port);
+    let head = format!("POST http://127.0.0.1:{tport}/x HTTP/1.0\r\nContent-Length: 6\r\n\r\n");
+    c.write_all(format!("{head}ab").as_bytes()).unwrap();
+    let mut s = accept(&l, SECS10);
+    let want = "POST /x HTTP/1.0\r\nContent-Length: 6\r\nHost: 127.0.0.1:";
+    let got = read_n(&mut s, want.len());
+    assert_eq!(String::from_utf8_lossy(&got), want);
+    // The rest of the body, then bytes past it: only the body reaches the server.
+    c.write_all(b"cdefEXTRA").unwrap();
+    let rest = String::from_utf8_lossy(&read_to_end(&mut s)).into_owned();
+    assert!(
+        rest.ends_with("Connection: close\r\n\r\nabcdef"),
+        "{rest:?}"
+    );
+    s.write_all(b"HTTP/1.0 200 OK\r\n\r\nok").unwrap();
+    drop(s);
+    assert_eq!(read_to_end(&mut c), b"HTTP/1.0 200 OK\r\n\r\nok");
+}
+
 /// A one-shot HTTP server: answers each of `n` requests with `hello`.
 fn web(n: usize) -> u16 {
     let (l, port) = peer_listener();

@@ -296,7 +296,7 @@ fn udp_open_means_no_refusal_seen() {
 
 #[test]
 fn flags_need_z() {
-    for flag in ["--json", "--parallel=4"] {
+    for flag in ["-r", "--parallel=4"] {
         let mut r = rnc([flag, "127.0.0.1", "1"]).spawn();
         assert_eq!(r.code(SECS10), 1);
         assert_eq!(r.err_lines.len(), 1, "{:?}", r.err_lines);

@@ -54,7 +54,7 @@ pub fn parse_port(s: &str, zero_ok: bool) -> Result<u16> {
 }
 
 /// Seconds as nc takes them (`3`), also fractions (`0.5`) and ncat's suffixes
-/// (`500ms`, `2s`, `1m`, `1h`).
+/// (`500ms`, `2s`, `1m`, `1h`). `what` names the flag and its value (`-w timeout`).
 pub fn parse_secs(s: &str, what: &str) -> Result<Duration> {
     let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
         (n, 0.001)
@@ -71,9 +71,12 @@ pub fn parse_secs(s: &str, what: &str) -> Result<Duration> {
         Ok(v) if v.is_finite() && v >= 0.0 && v * scale < 1e9 => {
             Ok(Duration::from_secs_f64(v * scale))
         }
-        _ => bail!("{what} invalid: {s}"),
+        _ => bail!("{what} invalid: {s} ({DURATION_FORMS})"),
     }
 }
+
+/// What a duration may look like, for the error line.
+const DURATION_FORMS: &str = "seconds, or a number with ms, s, m or h";
 
 /// A count of at least one (`--parallel`, `--max-conns`); `what` names it in the error.
 pub fn parse_count(s: &str, what: &str) -> Result<usize> {
@@ -86,6 +89,6 @@ pub fn parse_count(s: &str, what: &str) -> Result<usize> {
 pub fn parse_signed_secs(s: &str) -> Result<()> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(()),
-        _ => bail!("quit time invalid: {s}"),
+        _ => bail!("-q quit time invalid: {s} ({DURATION_FORMS})"),
     }
 }

@@ -73,7 +73,10 @@ fn conflicts_name_the_value() {
     assert_eq!(err(&["h", "99999"]), "port number too large: 99999");
     assert!(err(&["h", "abc"]).starts_with("port number invalid: abc"));
     assert_eq!(err(&["h", "0"]), "port number too small: 0");
-    assert_eq!(err(&["-w", "x", "h", "1"]), "timeout invalid: x");
+    assert_eq!(
+        err(&["-w", "x", "h", "1"]),
+        "-w timeout invalid: x (seconds, or a number with ms, s, m or h)"
+    );
     assert_eq!(err(&["h"]), "missing port number after h");
     assert_eq!(err(&[]), "missing destination and port");
 }
@@ -202,7 +205,10 @@ fn scan_conflicts_name_the_value() {
         err(&["-z", "--parallel", "x", "h", "1"]),
         "parallel count invalid: x"
     );
-    assert_eq!(err(&["--json", "h", "1"]), "--json needs -z");
+    assert_eq!(
+        err(&["--stats", "-z", "h", "1"]),
+        "cannot use --stats with -z"
+    );
     assert_eq!(err(&["--parallel", "4", "h", "1"]), "--parallel needs -z");
 }
 

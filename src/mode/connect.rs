@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::conn::{Conn, Peer};
 use crate::event_loop;
 use crate::net::{self, SockOpts, Source};
-use crate::unix::{self, UnixAddr};
+use crate::unix::{self, SocketFile, UnixAddr};
 
 pub fn run(
     cfg: &Config,
@@ -21,53 +21,70 @@ pub fn run(
     source: Option<&str>,
     source_port: Option<u16>,
 ) -> Result<i32> {
-    // Kept until rnc exits: its drop removes the `-U -u -s` socket file rnc made.
-    let mut _socket_file = None;
-    let (conn, peer) = if cfg.unix() {
+    // `--retry`: the whole way to a connected socket is tried again (a name that does
+    // not resolve yet, a socket file not made yet, a port not open yet).
+    let (conn, peer, _socket_file) = crate::retry::until(cfg.wrap.retry, cfg.verbose, |left| {
+        open(cfg, host, port, source, source_port, left)
+    })?;
+    bridge(cfg, conn, peer)
+}
+
+/// One try at the connected socket; `left` is what `--retry` leaves for it. The
+/// socket file is kept until rnc exits: its drop removes the `-U -u -s` file rnc made.
+fn open(
+    cfg: &Config,
+    host: &str,
+    port: u16,
+    source: Option<&str>,
+    source_port: Option<u16>,
+    left: Option<Duration>,
+) -> Result<(Conn, String, Option<SocketFile>)> {
+    if cfg.unix() {
         let addr = UnixAddr::parse(host)?;
         let source = source.map(UnixAddr::parse).transpose()?;
         // (The flag table refuses -s for a stream client.)
-        let conn = match cfg.udp() {
+        let (conn, file) = match cfg.udp() {
             true => {
                 let (s, file) = unix::connect_dgram(&addr, source.as_ref())?;
-                _socket_file = file;
-                Conn::UnixDgram(s)
+                (Conn::UnixDgram(s), file)
             }
-            false => Conn::Unix(unix::connect_stream(&addr)?),
+            false => (Conn::Unix(unix::connect_stream(&addr)?), None),
         };
-        (conn, addr.to_string())
-    } else {
-        let src = Source {
-            addr: source
-                .map(|s| net::source_addr(s, cfg.family, cfg.numeric))
-                .transpose()?,
-            port: source_port,
-        };
-        let proto = if cfg.udp() { "udp" } else { "tcp" };
-        if let Some(p) = &cfg.proxy {
-            // The proxy resolves the target (or not: --proxy-dns); no lookup here.
-            let s = crate::proxy::connect(cfg, p, host, port, &src)?;
-            if cfg.verbose > 0 {
-                crate::say!("{}", crate::proxy::succeeded_line(host, port, cfg.numeric));
-            }
-            return bridge(cfg, Conn::Tcp(s), format!("{host} port {port} (tcp)"));
-        }
-        let addrs = net::resolve(host, port, cfg.family, cfg.numeric)?;
-        let conn = match cfg.udp() {
-            true => Conn::Udp(udp_connect(&addrs[0], &src, cfg)?),
-            false => Conn::Tcp(connect_any(cfg, host, port, &addrs, &src, cfg.wait)?),
-        };
-        if cfg.verbose > 0 {
-            let peer = match &conn {
-                Conn::Udp(s) => s.peer_addr()?,
-                Conn::Tcp(s) => s.peer_addr()?,
-                _ => unreachable!("inet sockets only here"),
-            };
-            crate::say!("{}", net::succeeded_line(host, &peer, proto, cfg.numeric));
-        }
-        (conn, format!("{host} port {port} ({proto})"))
+        let conn = crate::tls::connect(conn, host, host)?;
+        return Ok((conn, addr.to_string(), file));
+    }
+    let src = Source {
+        addr: source
+            .map(|s| net::source_addr(s, cfg.family, cfg.numeric))
+            .transpose()?,
+        port: source_port,
     };
-    bridge(cfg, conn, peer)
+    let proto = if cfg.udp() { "udp" } else { "tcp" };
+    if let Some(p) = &cfg.proxy {
+        // The proxy resolves the target (or not: --proxy-dns); no lookup here.
+        let s = crate::proxy::connect(cfg, p, host, port, &src)?;
+        if cfg.verbose > 0 {
+            crate::say!("{}", crate::proxy::succeeded_line(host, port, cfg.numeric));
+        }
+        return Ok((Conn::Tcp(s), format!("{host} port {port} (tcp)"), None));
+    }
+    let addrs = net::resolve(host, port, cfg.family, cfg.numeric)?;
+    let wait = crate::retry::bound(cfg.wait, left);
+    let conn = match cfg.udp() {
+        true => Conn::Udp(udp_connect(&addrs[0], &src, cfg)?),
+        false => Conn::Tcp(connect_any(cfg, host, port, &addrs, &src, wait)?),
+    };
+    if cfg.verbose > 0 {
+        let peer = match &conn {
+            Conn::Udp(s) => s.peer_addr()?,
+            Conn::Tcp(s) => s.peer_addr()?,
+            _ => unreachable!("inet sockets only here"),
+        };
+        crate::say!("{}", net::succeeded_line(host, &peer, proto, cfg.numeric));
+    }
+    let what = format!("{host} port {port}");
+    let conn = crate::tls::connect(conn, host, &what)?;
+    Ok((conn, format!("{what} ({proto})"), None))
 }
 
 /// The connected socket goes to `-F`'s receiver, to `-e`/`-c`/`--relay`, or is
@@ -79,11 +96,12 @@ fn bridge(cfg: &Config, conn: Conn, peer: String) -> Result<i32> {
     if let Some(attach) = cfg.attach() {
         let far = match &conn {
             Conn::Tcp(s) => Peer::Inet(s.peer_addr()?),
+            Conn::Unix(_) if !cfg.unix() => Peer::Unix(peer.clone()),
             _ => Peer::Unix(peer.clone()),
         };
         return super::relay::serve_one(cfg, attach, conn, far);
     }
-    let mut bridge = Bridge::new(conn, Role::Connect, &cfg.io, peer, cfg.verbose)?;
+    let mut bridge = Bridge::new(conn, Role::Connect, &cfg.io, peer)?;
     event_loop::run(&mut bridge)
 }
 

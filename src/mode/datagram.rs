@@ -19,8 +19,8 @@ use mio::{Registry, Token};
 use socket2::{SockAddr, Socket};
 
 use crate::access::Access;
-use crate::bridge::{Bridge, STDIN, STDOUT};
-use crate::buf::{MemBuf, Step, MEM_CAP};
+use crate::bridge::{STDIN, STDOUT};
+use crate::buf::{would_block, MemBuf, Step, DATAGRAM_ROOM, MEM_CAP};
 use crate::config::{Config, IoRules};
 use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
@@ -30,36 +30,43 @@ use crate::net::{self, os_message, SockOpts};
 use crate::pump::MAX_DATAGRAM;
 use crate::stdio;
 use crate::stdio_pair::StdinSource;
-use crate::unix::{self, UnixAddr};
+use crate::unix::{self, SocketFile, UnixAddr};
 
-use super::listen::{bridge_to, report_client, FIRST_LISTENER};
+use super::listen::{report_client, Arrival, OnePeer, Waiting, FIRST_LISTENER};
 
 /// Room a receive needs so that no datagram is truncated.
-const RECV_ROOM: usize = 65536;
 /// Peers remembered for "new peer" lines; past this, old ones may be announced again.
 const SEEN_MAX: usize = 4096;
 
-pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Result<i32> {
-    // Signals are caught before binding: one arriving later ends rnc through the
-    // loop, which removes a socket file and restores stdio flags on the way out.
+/// A bound datagram socket and its endpoint.
+pub type Bound = (Socket, Endpoint);
+
+/// The bound datagram sockets of a listener (UDP, or one Unix datagram socket), each
+/// with its endpoint, and the socket file to remove at exit (keep it until then).
+/// Signals are caught before binding: one arriving later ends rnc through the loop,
+/// which removes a socket file and restores stdio flags on the way out.
+pub fn bind_datagram(
+    cfg: &Config,
+    addr: Option<&str>,
+    port: u16,
+    reuse_port: bool,
+) -> Result<(Vec<Bound>, Option<SocketFile>)> {
     event_loop::catch_signals()?;
-    // Kept until rnc exits: its drop removes the socket file rnc made.
-    let mut _socket_file = None;
+    let mut socket_file = None;
     let socks: Vec<Socket> = if cfg.unix() {
         let path = UnixAddr::parse(addr.unwrap_or_default())?;
         let (s, file) = unix::bind_dgram(&path)?;
-        _socket_file = file;
+        socket_file = file;
         s.set_nonblocking(true)?;
-        if cfg.verbose > 0 {
+        if crate::report::verbose() > 0 {
             crate::say!("Bound on {path}");
         }
         vec![Socket::from(OwnedFd::from(s))]
     } else {
-        // --exec gives each peer a connected socket of its own on this port.
-        let socks = bind_udp(cfg, addr, port, cfg.attach().is_some())?;
+        let socks = bind_udp(cfg, addr, port, reuse_port)?;
         socks.into_iter().map(Socket::from).collect()
     };
-    let socks: Vec<(Socket, Endpoint)> = socks
+    let socks = socks
         .into_iter()
         .enumerate()
         .map(|(i, s)| {
@@ -67,22 +74,24 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Resu
             (s, ep)
         })
         .collect();
+    Ok((socks, socket_file))
+}
+
+pub fn run(cfg: &Config, addr: Option<&str>, port: u16, keep_open: bool) -> Result<i32> {
+    // --exec gives each peer a connected socket of its own on this port.
+    let (socks, _socket_file) = bind_datagram(cfg, addr, port, cfg.attach().is_some())?;
     if let Some(attach) = cfg.attach() {
-        let socks = socks.into_iter().map(|(s, _)| UdpSocket::from(s)).collect();
         return super::udp_exec::run(cfg, attach, socks);
     }
     if keep_open {
-        event_loop::run(&mut Serve::new(socks, cfg))
+        event_loop::run(&mut EveryPeer::new(socks, cfg))
     } else {
-        event_loop::run(&mut FirstPeer {
+        let first = FirstSender {
             socks,
-            bridge: None,
-            io: cfg.io.clone(),
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
             unix: cfg.unix(),
             access: cfg.access.clone(),
-        })
+        };
+        event_loop::run(&mut OnePeer::new(first, &cfg.io))
     }
 }
 
@@ -126,22 +135,15 @@ pub fn peer_of(sa: &SockAddr) -> Peer {
     }
 }
 
-fn would_block(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
-}
-
-/// Waits for the first datagram, connects to its sender, then bridges.
-struct FirstPeer {
-    socks: Vec<(Socket, Endpoint)>,
-    bridge: Option<Bridge>,
-    io: IoRules,
-    verbose: u8,
-    numeric: bool,
+/// The sender of the first datagram: the socket it came to is connected to it (the
+/// datagram stays queued for the bridge), the other sockets close.
+struct FirstSender {
+    socks: Vec<Bound>,
     unix: bool,
     access: Access,
 }
 
-impl FirstPeer {
+impl FirstSender {
     /// Peek at the first datagram (it stays queued for the bridge) to learn its sender.
     fn first_sender(&mut self) -> Result<Option<(usize, SockAddr)>> {
         for (i, (s, ep)) in self.socks.iter_mut().enumerate() {
@@ -150,9 +152,7 @@ impl FirstPeer {
             }
             let mut one = [MaybeUninit::<u8>::uninit(); 1];
             match s.peek_from(&mut one) {
-                Ok((_, from))
-                    if permitted(&self.access, &peer_of(&from), self.verbose, self.numeric) =>
-                {
+                Ok((_, from)) if permitted(&self.access, &peer_of(&from)) => {
                     return Ok(Some((i, from)))
                 }
                 // Not allowed: take the datagram off the queue unread, look again.
@@ -169,59 +169,42 @@ impl FirstPeer {
     }
 }
 
-impl Session for FirstPeer {
-    fn on_event(&mut self, reg: &Registry, ev: &Event) -> Result<()> {
-        if let Some(b) = &mut self.bridge {
-            return b.on_event(reg, ev);
-        }
+impl Arrival for FirstSender {
+    fn on_event(&mut self, ev: &Event) {
         for (_, ep) in &mut self.socks {
             if ep.token == ev.token() {
                 ep.on_event(ev);
             }
         }
-        Ok(())
     }
 
-    fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow> {
-        if self.bridge.is_none() {
-            let Some((i, from)) = self.first_sender()? else {
-                for (_, ep) in &mut self.socks {
-                    ep.set_interest(reg, interest(true, false))?;
-                }
-                return Ok(Flow::Wait(None));
-            };
+    fn arrive(&mut self, reg: &Registry, _now: Instant) -> Result<Waiting> {
+        let Some((i, from)) = self.first_sender()? else {
             for (_, ep) in &mut self.socks {
-                ep.release(reg);
+                ep.set_interest(reg, interest(true, false))?;
             }
-            let (sock, _) = self.socks.swap_remove(i);
-            self.socks.clear();
-            let peer = peer_of(&from);
-            // An unnamed Unix sender cannot be answered; hear it all the same.
-            if !(self.unix && from.is_unnamed()) {
-                sock.connect(&from)
-                    .map_err(|e| anyhow!("connect failed: {}", os_message(&e)))?;
-            }
-            let conn = match self.unix {
-                true => Conn::UnixDgram(UnixDatagram::from(OwnedFd::from(sock))),
-                false => Conn::Udp(UdpSocket::from(sock)),
-            };
-            self.bridge = Some(bridge_to(
-                conn,
-                &peer,
-                &self.io,
-                self.verbose,
-                self.numeric,
-            )?);
+            return Ok(Waiting::Until(None));
+        };
+        for (_, ep) in &mut self.socks {
+            ep.release(reg);
         }
-        match &mut self.bridge {
-            Some(b) => b.step(reg, now),
-            None => Ok(Flow::Exit(0)),
+        let (sock, _) = self.socks.swap_remove(i);
+        self.socks.clear();
+        // An unnamed Unix sender cannot be answered; hear it all the same.
+        if !(self.unix && from.is_unnamed()) {
+            sock.connect(&from)
+                .map_err(|e| anyhow!("connect failed: {}", os_message(&e)))?;
         }
+        let conn = match self.unix {
+            true => Conn::UnixDgram(UnixDatagram::from(OwnedFd::from(sock))),
+            false => Conn::Udp(UdpSocket::from(sock)),
+        };
+        Ok(Waiting::Came(conn, peer_of(&from)))
     }
 }
 
 /// `-u -l -k`: every peer is heard; stdin answers the latest.
-struct Serve {
+struct EveryPeer {
     socks: Vec<(Socket, Endpoint)>,
     stdin: StdinSource,
     stdout_ep: Endpoint,
@@ -236,14 +219,12 @@ struct Serve {
     /// `-w`: the last datagram either way.
     active_at: Instant,
     io: IoRules,
-    verbose: u8,
-    numeric: bool,
     access: Access,
 }
 
-impl Serve {
-    fn new(socks: Vec<(Socket, Endpoint)>, cfg: &Config) -> Serve {
-        Serve {
+impl EveryPeer {
+    fn new(socks: Vec<(Socket, Endpoint)>, cfg: &Config) -> EveryPeer {
+        EveryPeer {
             socks,
             stdin: StdinSource::new(&cfg.io),
             stdout_ep: Endpoint::new(stdio::STDOUT, STDOUT),
@@ -251,11 +232,9 @@ impl Serve {
             pending: MemBuf::new(MAX_DATAGRAM * 2),
             last: None,
             seen: HashSet::new(),
-            scratch: vec![MaybeUninit::uninit(); RECV_ROOM].into_boxed_slice(),
+            scratch: vec![MaybeUninit::uninit(); DATAGRAM_ROOM].into_boxed_slice(),
             active_at: Instant::now(),
             io: cfg.io.clone(),
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
             access: cfg.access.clone(),
         }
     }
@@ -263,27 +242,22 @@ impl Serve {
     fn receive(&mut self) -> Result<bool> {
         let mut moved = false;
         for (i, (s, ep)) in self.socks.iter_mut().enumerate() {
-            while ep.readable && self.out.room() >= RECV_ROOM {
+            while ep.readable && self.out.room() >= DATAGRAM_ROOM {
                 match s.recv_from(&mut self.scratch) {
-                    Ok((_, from))
-                        if !permitted(
-                            &self.access,
-                            &peer_of(&from),
-                            self.verbose,
-                            self.numeric,
-                        ) => {}
+                    Ok((_, from)) if !permitted(&self.access, &peer_of(&from)) => {}
                     Ok((n, from)) => {
                         // SAFETY: recv_from initialised the first n bytes.
                         let bytes = unsafe {
                             std::slice::from_raw_parts(self.scratch.as_ptr().cast::<u8>(), n)
                         };
                         self.out.push(bytes);
+                        crate::wrap::moved(crate::wrap::Dir::Received, bytes);
                         let peer = peer_of(&from);
-                        if self.verbose > 0 && !self.seen.contains(&peer) {
+                        if crate::report::verbose() > 0 && !self.seen.contains(&peer) {
                             if self.seen.len() >= SEEN_MAX {
                                 self.seen.clear();
                             }
-                            report_client(&peer, self.verbose, self.numeric);
+                            report_client(&peer);
                             self.seen.insert(peer);
                         }
                         if !from.is_unnamed() {
@@ -295,7 +269,7 @@ impl Serve {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     // Errors queued by ICMP for one peer must not stop the others.
                     Err(e) => {
-                        if self.verbose > 1 {
+                        if crate::report::verbose() > 1 {
                             crate::say!("rnc: recvfrom: {}", os_message(&e));
                         }
                     }
@@ -316,6 +290,7 @@ impl Serve {
         match s.send_to(self.pending.bytes(), to) {
             Ok(_) => {
                 let n = self.pending.len();
+                crate::wrap::moved(crate::wrap::Dir::Sent, self.pending.bytes());
                 self.pending.consume(n);
                 true
             }
@@ -324,7 +299,7 @@ impl Serve {
                 false
             }
             Err(e) => {
-                if self.verbose > 0 {
+                if crate::report::verbose() > 0 {
                     crate::say!(
                         "rnc: sendto {} failed: {}",
                         peer_of(to).describe(true),
@@ -339,7 +314,7 @@ impl Serve {
     }
 }
 
-impl Session for Serve {
+impl Session for EveryPeer {
     fn on_event(&mut self, _reg: &Registry, ev: &Event) -> Result<()> {
         match ev.token() {
             STDIN => self.stdin.on_event(ev),
@@ -383,7 +358,7 @@ impl Session for Serve {
     }
 }
 
-impl Serve {
+impl EveryPeer {
     /// `-q` after stdin's end, `-w` after the last datagram: exit, or when to look again.
     fn deadline(&mut self, now: Instant, reg: &Registry) -> Result<Flow> {
         let quit = self
@@ -398,7 +373,7 @@ impl Serve {
         self.stdin.arm(reg, want_stdin)?;
         self.stdout_ep
             .set_interest(reg, interest(false, self.out.len() > 0))?;
-        let room = self.out.room() >= RECV_ROOM;
+        let room = self.out.room() >= DATAGRAM_ROOM;
         let sending = self.last.as_ref().map(|(i, _)| *i);
         for (i, (_, ep)) in self.socks.iter_mut().enumerate() {
             let w = self.pending.len() > 0 && sending == Some(i);

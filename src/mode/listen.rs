@@ -21,14 +21,7 @@ pub use crate::token::FIRST_LISTENER;
 /// `-l` without `-k`: the first client, bridged with stdin/stdout.
 pub fn run(cfg: &Config, addr: Option<&str>, port: u16) -> Result<i32> {
     let (listeners, _socket_file) = bind(cfg, addr, port)?;
-    let mut s = ListenOnce {
-        listeners: Some(listeners),
-        bridge: None,
-        io: cfg.io.clone(),
-        verbose: cfg.verbose,
-        numeric: cfg.numeric,
-    };
-    event_loop::run(&mut s)
+    event_loop::run(&mut OnePeer::new(listeners, &cfg.io))
 }
 
 /// Bind the listening sockets of `-l [addr] port` or `-l -U path`, print nc's lines,
@@ -71,50 +64,63 @@ pub fn bind(
         }
         socks.into_iter().map(Listener::Tcp).collect()
     };
-    let listeners = Listeners::new(socks, FIRST_LISTENER).with_access(
-        cfg.access.clone(),
-        cfg.verbose,
-        cfg.numeric,
-    );
+    let listeners = Listeners::new(socks, FIRST_LISTENER).with_access(cfg.access.clone());
     Ok((listeners, socket_file))
 }
 
 /// The one peer of a listener that does not keep listening: say who it is (-v) and
 /// bridge it with stdin/stdout.
-pub fn bridge_to(
-    conn: Conn,
-    peer: &Peer,
-    io: &IoRules,
-    verbose: u8,
-    numeric: bool,
-) -> Result<Bridge> {
-    report_client(peer, verbose, numeric);
-    Bridge::new(conn, Role::Listen, io, peer.describe(true), verbose)
+pub fn bridge_to(conn: Conn, peer: &Peer, io: &IoRules) -> Result<Bridge> {
+    report_client(peer);
+    Bridge::new(conn, Role::Listen, io, peer.describe(true))
 }
 
 /// Print nc's `Connection received on HOST PORT`.
-pub fn report_client(peer: &Peer, verbose: u8, numeric: bool) {
-    if verbose > 0 {
-        crate::say!("Connection received on {}", peer.describe(numeric));
+pub fn report_client(peer: &Peer) {
+    if crate::report::verbose() > 0 {
+        let who = peer.describe(crate::report::numeric());
+        crate::say!("Connection received on {who}");
     }
 }
 
-/// Accepting until the first client, then its bridge. The listeners close at the first
-/// accept (nc.openbsd without -k): a second client is refused.
-struct ListenOnce {
-    listeners: Option<Listeners>,
-    bridge: Option<Bridge>,
-    io: IoRules,
-    verbose: u8,
-    numeric: bool,
+/// Where the one peer of a listener without `-k` comes from: a stream listener's
+/// first accepted client, or the sender of a datagram listener's first datagram.
+pub trait Arrival {
+    fn on_event(&mut self, ev: &Event);
+    /// The peer, connected, once it has come (its source is closed then: nc.openbsd
+    /// serves one); else register for it and say until when to wait.
+    fn arrive(&mut self, reg: &Registry, now: Instant) -> Result<Waiting>;
 }
 
-impl Session for ListenOnce {
+/// What `Arrival::arrive` found.
+pub enum Waiting {
+    Came(Conn, Peer),
+    Until(Option<Instant>),
+}
+
+/// `-l` and `-u -l` without `-k`: wait for the one peer, then bridge it with stdio.
+pub struct OnePeer<A: Arrival> {
+    arrival: Option<A>,
+    bridge: Option<Bridge>,
+    io: IoRules,
+}
+
+impl<A: Arrival> OnePeer<A> {
+    pub fn new(arrival: A, io: &IoRules) -> OnePeer<A> {
+        OnePeer {
+            arrival: Some(arrival),
+            bridge: None,
+            io: io.clone(),
+        }
+    }
+}
+
+impl<A: Arrival> Session for OnePeer<A> {
     fn on_event(&mut self, reg: &Registry, ev: &Event) -> Result<()> {
-        match (&mut self.bridge, &mut self.listeners) {
+        match (&mut self.bridge, &mut self.arrival) {
             (Some(b), _) => b.on_event(reg, ev),
-            (None, Some(l)) => {
-                l.on_event(ev);
+            (None, Some(a)) => {
+                a.on_event(ev);
                 Ok(())
             }
             (None, None) => Ok(()),
@@ -123,27 +129,37 @@ impl Session for ListenOnce {
 
     fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow> {
         if self.bridge.is_none() {
-            let Some(l) = self.listeners.as_mut() else {
+            let Some(a) = self.arrival.as_mut() else {
                 return Ok(Flow::Exit(0));
             };
-            let mut got = l.accept(now, 1)?;
-            let Some((client, peer)) = got.pop() else {
-                return Ok(Flow::Wait(l.arm(reg)?));
+            let (conn, peer) = match a.arrive(reg, now)? {
+                Waiting::Came(conn, peer) => (conn, peer),
+                Waiting::Until(t) => return Ok(Flow::Wait(t)),
             };
-            if let Some(l) = self.listeners.take() {
-                l.close(reg);
-            }
-            self.bridge = Some(bridge_to(
-                client,
-                &peer,
-                &self.io,
-                self.verbose,
-                self.numeric,
-            )?);
+            self.arrival = None;
+            self.bridge = Some(bridge_to(conn, &peer, &self.io)?);
         }
         match &mut self.bridge {
             Some(b) => b.step(reg, now),
             None => Ok(Flow::Exit(0)),
+        }
+    }
+}
+
+/// The first client of the stream listeners; the listeners close when it comes (a
+/// second client is refused).
+impl Arrival for Listeners {
+    fn on_event(&mut self, ev: &Event) {
+        Listeners::on_event(self, ev)
+    }
+
+    fn arrive(&mut self, reg: &Registry, now: Instant) -> Result<Waiting> {
+        match self.accept(now, 1)?.pop() {
+            Some((conn, peer)) => {
+                self.release(reg);
+                Ok(Waiting::Came(conn, peer))
+            }
+            None => Ok(Waiting::Until(self.arm(reg)?)),
         }
     }
 }

@@ -19,6 +19,8 @@ use crate::config::{Config, Meets, Mode, ServeKind, Transport};
 /// Run the mode the command line chose; returns the exit code.
 pub fn run(cfg: &Config) -> Result<i32> {
     use Transport::{Udp, UnixDgram};
+    crate::report::init(cfg.verbose, cfg.numeric);
+    crate::tls::install(cfg)?;
     let (at, many, meets) = match &cfg.mode {
         Mode::Scan(plan) => return scan::run(cfg, plan),
         Mode::Connect {

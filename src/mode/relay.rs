@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use std::process::{ChildStdin, ChildStdout};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use mio::event::Event;
 use mio::{Registry, Token};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -24,12 +24,11 @@ use crate::event_loop::{self, earliest, Flow, Session};
 use crate::listener::{admit, Listeners};
 use crate::net::{self, os_message};
 use crate::proxy::server::Serve;
-use crate::pump::{Pump, PumpError, Shaping};
+use crate::pump::{Pump, PumpError, Shaping, Tap};
 use crate::stdio::FdKind;
+use crate::token::Tokens;
 use crate::unix::{self, UnixAddr};
 
-/// Link tokens start here; each link has three (client, far read, far write).
-const FIRST_LINK: usize = crate::token::FIRST_CLIENT;
 /// A far connect without -w gives up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -98,8 +97,9 @@ struct Link {
     hs: Option<Box<tunnel::Handshake>>,
     /// The proxy server's target, for the -v lines.
     label: Option<String>,
-    /// An HTTP request the proxy server passes on, once connected.
-    forward: Option<Vec<u8>>,
+    /// An HTTP request the proxy server passes on once connected, and the bytes of
+    /// its body still to come from the client.
+    forward: Option<(Vec<u8>, u64)>,
 }
 
 enum LinkState {
@@ -116,13 +116,8 @@ struct LinkRules {
     /// `-C` (with -e/-c): CR LF line ends from the program.
     crlf: bool,
     /// What the proxy server's messages and lookups need.
-    verbose: u8,
     numeric: bool,
     family: net::Family,
-}
-
-fn token(id: usize, idx: usize) -> Token {
-    Token(FIRST_LINK + id * 3 + idx)
 }
 
 /// Start one child for this client, its pipes registered like sockets.
@@ -136,8 +131,9 @@ fn spawn(argv: &[String], client: &Conn, peer: &Peer) -> Result<Far> {
 }
 
 impl Link {
+    /// `tokens` are the link's three: client, far read, far write.
     fn open(
-        id: usize,
+        tokens: [Token; 3],
         client: Conn,
         peer: Peer,
         target: &Target,
@@ -146,15 +142,15 @@ impl Link {
         let wait = rules.wait;
         client.set_nonblocking()?;
         let (far, connecting, far_kind) = match target {
-            Target::Proxy(serve) => return Ok(Link::shaking(id, client, peer, serve, rules)),
-            Target::Tcp { addr, .. } => {
-                let s = start_connect(*addr)?;
+            Target::Proxy(serve) => return Ok(Link::shaking(tokens, client, peer, serve, rules)),
+            Target::Tcp { addr, host } => {
+                let s = start_connect(*addr).context("socket")?;
                 let deadline = Instant::now() + wait.unwrap_or(CONNECT_TIMEOUT);
-                (
-                    Far::Sock(Conn::Tcp(s.into())),
-                    Some(deadline),
-                    FdKind::Socket,
-                )
+                // --relay-ssl: the TLS link finishes the connect; the far end is its.
+                match crate::tls::relay_connect(s.into(), host, deadline)? {
+                    Conn::Tcp(s) => (Far::Sock(Conn::Tcp(s)), Some(deadline), FdKind::Socket),
+                    far => (Far::Sock(far), None, FdKind::Socket),
+                }
             }
             Target::Unix(a) => {
                 let s = unix::connect_stream(a)?;
@@ -173,13 +169,13 @@ impl Link {
         };
         Ok(Link {
             eps: [
-                Endpoint::new(client.fd(), token(id, CLIENT)),
-                Endpoint::new(far_r, token(id, FAR_R)),
-                Endpoint::new(far_w, token(id, FAR_W)),
+                Endpoint::new(client.fd(), tokens[CLIENT]),
+                Endpoint::new(far_r, tokens[FAR_R]),
+                Endpoint::new(far_w, tokens[FAR_W]),
             ],
             client,
             far,
-            up: Pump::new(FdKind::Socket, far_kind, Shaping::default()),
+            up: Pump::new(FdKind::Socket, far_kind, Shaping::default()).tapped(Tap::Receives),
             // -C with -e/-c: the program's LF line ends reach the client as CR LF.
             down: Pump::new(
                 far_kind,
@@ -188,7 +184,8 @@ impl Link {
                     crlf: rules.crlf,
                     interval: None,
                 },
-            ),
+            )
+            .tapped(Tap::Sends),
             idle: wait,
             active_at: Instant::now(),
             moved: 0,
@@ -204,13 +201,19 @@ impl Link {
     }
 
     /// A proxy server's link: the handshake first, no far side yet.
-    fn shaking(id: usize, client: Conn, peer: Peer, serve: &Serve, rules: &LinkRules) -> Link {
+    fn shaking(
+        tokens: [Token; 3],
+        client: Conn,
+        peer: Peer,
+        serve: &Serve,
+        rules: &LinkRules,
+    ) -> Link {
         let now = Instant::now();
         Link {
             eps: [
-                Endpoint::new(client.fd(), token(id, CLIENT)),
-                Endpoint::new(-1, token(id, FAR_R)),
-                Endpoint::new(-1, token(id, FAR_W)),
+                Endpoint::new(client.fd(), tokens[CLIENT]),
+                Endpoint::new(-1, tokens[FAR_R]),
+                Endpoint::new(-1, tokens[FAR_W]),
             ],
             client,
             far: Far::None,
@@ -288,7 +291,7 @@ impl Link {
                 return Ok(LinkState::Alive(self.connecting));
             }
             // Connected: the far socket is writable now.
-            self.eps[FAR_R].writable = true;
+            self.eps[FAR_R].connected();
         }
         let child = self.is_child();
         let w = if child { FAR_W } else { FAR_R };
@@ -380,12 +383,11 @@ pub struct Relay {
     listeners: Option<Listeners>,
     keep_open: bool,
     links: BTreeMap<usize, Link>,
-    next_id: usize,
+    /// Three tokens a link (client, far read, far write).
+    tokens: Tokens,
     target: Target,
     max_links: usize,
     rules: LinkRules,
-    verbose: u8,
-    numeric: bool,
     /// Connect mode: the error that ended the only link, for the exit code.
     failed: Option<anyhow::Error>,
 }
@@ -401,31 +403,29 @@ impl Relay {
             listeners,
             keep_open,
             links: BTreeMap::new(),
-            next_id: 0,
+            tokens: Tokens::new(3),
             target: Target::resolve(cfg, attach)?,
             max_links: cfg.max_conns,
             rules: LinkRules {
                 wait: cfg.wait,
                 crlf: cfg.io.crlf,
-                verbose: cfg.verbose,
                 numeric: cfg.numeric,
                 family: cfg.family,
             },
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
             failed: None,
         })
     }
 
     fn add(&mut self, client: Conn, peer: Peer) -> Option<usize> {
-        let id = self.next_id;
-        self.next_id += 1;
-        match Link::open(id, client, peer.clone(), &self.target, &self.rules) {
+        let id = self.tokens.take();
+        let tokens = [0, 1, 2].map(|i| self.tokens.token(id, i));
+        match Link::open(tokens, client, peer.clone(), &self.target, &self.rules) {
             Ok(l) => {
                 self.links.insert(id, l);
                 Some(id)
             }
             Err(e) => {
+                self.tokens.give_back(id);
                 self.link_failed(&peer, &e);
                 None
             }
@@ -450,7 +450,7 @@ impl Relay {
             if self.failed.is_none() {
                 self.failed = Some(anyhow!("{what}: {cause}"));
             }
-        } else if self.verbose > 0 {
+        } else if crate::report::verbose() > 0 {
             crate::say!("rnc: {what}: {cause} (client {})", peer.describe(true));
         } else if matches!(self.target, Target::Exec(_)) {
             // A program that cannot run is the server's fault: said even without -v.
@@ -468,8 +468,7 @@ impl Session for Relay {
                 return Ok(());
             }
         }
-        if t.0 >= FIRST_LINK {
-            let (id, idx) = ((t.0 - FIRST_LINK) / 3, (t.0 - FIRST_LINK) % 3);
+        if let Some((id, idx)) = self.tokens.owner(t) {
             if let Some(l) = self.links.get_mut(&id) {
                 l.eps[idx].on_event(ev);
             }
@@ -489,20 +488,31 @@ impl Session for Relay {
     }
 
     fn step(&mut self, reg: &Registry, now: Instant) -> Result<Flow> {
+        self.accept(reg, now)?;
+        // Children are reaped in on_child_exit, on SIGCHLD only: a child exists only
+        // once its link does, so its signal is read after the link is in place.
+        let deadline = self.step_links(reg, now);
+        self.next(reg, now, deadline)
+    }
+}
+
+impl Relay {
+    /// New clients, each with its link (up to --max-conns; the rest are closed).
+    fn accept(&mut self, reg: &Registry, now: Instant) -> Result<()> {
         if let Some(l) = &mut self.listeners {
             let mut got = l.accept(now, 256)?;
             for (_, peer) in admit(&mut got, self.links.len(), self.max_links) {
                 // Over --max-conns: closed as soon as accepted (dropped here).
-                if self.verbose > 0 {
+                if crate::report::verbose() > 0 {
                     crate::say!(
                         "rnc: --max-conns {} reached: closed {}",
                         self.max_links,
-                        peer.describe(self.numeric)
+                        peer.describe(crate::report::numeric())
                     );
                 }
             }
             for (client, peer) in got {
-                super::listen::report_client(&peer, self.verbose, self.numeric);
+                super::listen::report_client(&peer);
                 self.add(client, peer);
                 if !self.keep_open {
                     // nc without -k: one client, then the listener closes.
@@ -513,9 +523,11 @@ impl Session for Relay {
                 }
             }
         }
-        // Children are reaped in on_child_exit, on SIGCHLD only: a child exists only
-        // once its link does, so its signal is read after the link is in place.
+        Ok(())
+    }
 
+    /// Every link's turn; the ones that ended are closed. Returns the next deadline.
+    fn step_links(&mut self, reg: &Registry, now: Instant) -> Option<Instant> {
         let mut deadline: Option<Instant> = None;
         let mut done = Vec::new();
         for (&id, l) in self.links.iter_mut() {
@@ -523,7 +535,7 @@ impl Session for Relay {
                 Ok(LinkState::Alive(d)) => deadline = earliest(deadline, d),
                 Ok(LinkState::Done) => done.push((id, None)),
                 Ok(LinkState::Idle) => {
-                    if self.verbose > 0 {
+                    if crate::report::verbose() > 0 {
                         crate::say!("Connection closed on {}: idle (-w)", l.peer.describe(true));
                     }
                     done.push((id, None))
@@ -535,15 +547,16 @@ impl Session for Relay {
             let Some(l) = self.links.remove(&id) else {
                 continue;
             };
-            if self.verbose > 0 {
-                if let Some(line) = l.tunnel_summary(self.numeric) {
+            self.tokens.give_back(id);
+            if crate::report::verbose() > 0 {
+                if let Some(line) = l.tunnel_summary(self.rules.numeric) {
                     crate::say!("{line}");
                 }
             }
             if let Some(e) = err {
                 if l.connecting.is_some() {
                     self.link_failed(&l.peer.clone(), &anyhow::Error::new(e));
-                } else if self.verbose > 1 {
+                } else if crate::report::verbose() > 1 {
                     crate::say!("rnc: client {}: {}", l.peer.describe(true), os_message(&e));
                 }
             }
@@ -552,7 +565,16 @@ impl Session for Relay {
                 li.resume();
             }
         }
+        deadline
+    }
 
+    /// Listen on, or (with no listener) end when the last link has.
+    fn next(
+        &mut self,
+        reg: &Registry,
+        now: Instant,
+        mut deadline: Option<Instant>,
+    ) -> Result<Flow> {
         match &mut self.listeners {
             // Connections left by this step's accept batch: take them at once.
             Some(l) if l.pending() => {

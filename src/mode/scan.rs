@@ -93,6 +93,9 @@ pub fn run(cfg: &Config, plan: &ScanPlan) -> Result<i32> {
             addr: None,
             port: plan.source_port,
         };
+        if let Some(within) = cfg.wrap.retry {
+            proxy_wait_open(cfg, p, plan, &src, within);
+        }
         return crate::proxy::scan(cfg, p, &plan.host, &plan.ports, &src);
     }
     let proto = if cfg.udp() { Proto::Udp } else { Proto::Tcp };
@@ -154,8 +157,73 @@ pub fn run(cfg: &Config, plan: &ScanPlan) -> Result<i32> {
         verbose: cfg.verbose,
         json: plan.json,
     };
+    if let Some(within) = cfg.wrap.retry {
+        if let Some(code) = wait_open(&settings, within)? {
+            return Ok(code);
+        }
+    }
     let mut scan = Scan::new(settings, io::stdout(), io::stderr());
     event_loop::run(&mut scan)
+}
+
+/// `--retry`: check the ports quietly until every one is open or the time is up; the
+/// report is then that of one ordinary check. `Some(code)` when a signal ended it.
+fn wait_open(s: &Settings, within: Duration) -> Result<Option<i32>> {
+    let mut backoff = crate::retry::Backoff::new(within);
+    let mut pending = s.ports.clone();
+    for n in 1.. {
+        let mut quiet = s.clone();
+        quiet.ports = pending.clone();
+        quiet.verbose = 0;
+        quiet.json = false;
+        quiet.timeout = s.timeout.min(backoff.left()).max(Duration::from_millis(1));
+        let mut scan = Scan::new(quiet, io::sink(), io::sink());
+        let code = event_loop::run(&mut scan)?;
+        if code >= 128 {
+            return Ok(Some(code));
+        }
+        let open = scan.open_ports();
+        pending.retain(|p| !open.contains(p));
+        if pending.is_empty() || backoff.left().is_zero() {
+            break;
+        }
+        if s.verbose >= 2 {
+            say_attempt(n, pending.len(), s.ports.len(), &backoff);
+        }
+        backoff.sleep();
+    }
+    Ok(None)
+}
+
+/// `--retry` through a proxy: each port still closed is asked again, one at a time
+/// as the proxy scan does.
+fn proxy_wait_open(
+    cfg: &Config,
+    p: &crate::proxy::Proxy,
+    plan: &ScanPlan,
+    src: &net::Source,
+    within: Duration,
+) {
+    let mut backoff = crate::retry::Backoff::new(within);
+    let mut pending = plan.ports.clone();
+    for n in 1.. {
+        pending.retain(|&port| !crate::proxy::port_open(cfg, p, &plan.host, port, src));
+        if pending.is_empty() || backoff.left().is_zero() {
+            return;
+        }
+        if cfg.verbose >= 2 {
+            say_attempt(n, pending.len(), plan.ports.len(), &backoff);
+        }
+        backoff.sleep();
+    }
+}
+
+/// -vv's line for an attempt of `--retry` with -z.
+fn say_attempt(n: usize, pending: usize, all: usize, backoff: &crate::retry::Backoff) {
+    crate::say!(
+        "rnc: attempt {n}: {pending} of {all} ports not open yet; again in {} ms",
+        backoff.next_pause().as_millis()
+    );
 }
 
 /// One connect in flight: its socket and what it is for.
@@ -223,6 +291,8 @@ pub struct Scan<O: Write, E: Write> {
     printed: usize,
     report_failures: bool,
     any_open: bool,
+    /// The ports found open, for `--retry`.
+    opened: Vec<u16>,
     out: O,
     err: E,
     /// stdout is gone (`| head -1`): stop scanning.
@@ -263,11 +333,17 @@ impl<O: Write, E: Write> Scan<O, E> {
             printed: 0,
             report_failures,
             any_open: false,
+            opened: Vec::new(),
             out,
             err,
             out_broken: false,
             s,
         }
+    }
+
+    /// The ports found open.
+    fn open_ports(&self) -> &[u16] {
+        &self.opened
     }
 
     fn exit_code(&self) -> i32 {
@@ -318,7 +394,7 @@ impl<O: Write, E: Write> Scan<O, E> {
         let spare = self.spare[usize::from(addr.is_ipv6())].take();
         let sock = match spare.map_or_else(|| self.socket_for(&addr), Ok) {
             Ok(s) => s,
-            Err(e) if is_fd_shortage(&e) => return Ok(false),
+            Err(e) if net::out_of_resources(&e) => return Ok(false),
             Err(e) => {
                 self.failed(idx, addr_i, &e);
                 return Ok(true);
@@ -331,7 +407,7 @@ impl<O: Write, E: Write> Scan<O, E> {
                     // The kernel may have settled it already (loopback does).
                     Self::tcp_status(&sock, &addr, started)
                 }
-                Err(e) if is_fd_shortage(&e) && self.in_flight > 0 => return Ok(false),
+                Err(e) if net::out_of_resources(&e) && self.in_flight > 0 => return Ok(false),
                 Err(e) => Status::Failed(e),
             },
             Proto::Udp => match sock
@@ -355,7 +431,7 @@ impl<O: Write, E: Write> Scan<O, E> {
                 let token = Token(FIRST_SESSION_TOKEN + slot);
                 if let Err(e) = reg.register(&mut SourceFd(&sock.as_raw_fd()), token, interest) {
                     self.free.push(slot);
-                    if is_fd_shortage(&e) && self.in_flight > 0 {
+                    if net::out_of_resources(&e) && self.in_flight > 0 {
                         return Ok(false);
                     }
                     return Err(anyhow!("epoll_ctl: {}", net::os_message(&e)));
@@ -488,6 +564,7 @@ impl<O: Write, E: Write> Scan<O, E> {
             Status::Pending => {}
             Status::Open(latency) => {
                 self.states[idx].open = Some((addr, latency));
+                self.opened.push(self.sorted[idx]);
                 self.any_open = true;
                 self.port_done(idx);
             }
@@ -642,14 +719,6 @@ impl<O: Write, E: Write> Session for Scan<O, E> {
 
 fn fd_shortage() -> io::Error {
     io::Error::from_raw_os_error(libc::EMFILE)
-}
-
-/// Out of descriptors or memory for sockets: wait for attempts to end, then go on.
-fn is_fd_shortage(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }
 
 /// `{"host":…,"address":…,"port":…,"proto":…,"service":…,"latency_ms":…}`

@@ -11,7 +11,7 @@ use mio::{Registry, Token};
 use crate::config::{Config, ServeKind};
 use crate::conn;
 use crate::event_loop;
-use crate::hub::{Conn, Doors, Hub, HubKind, HubOpts};
+use crate::hub::{Arrival, Doors, Hub, HubKind, HubOpts};
 use crate::listener::Listeners;
 use crate::room::Fanout;
 
@@ -21,11 +21,7 @@ pub const DEFAULT_STALL: Duration = Duration::from_secs(3);
 /// Serve `kind` on the listeners of `-l [addr] port` (or `-U path`); `None` is `-k`.
 pub fn run(cfg: &Config, addr: Option<&str>, port: u16, kind: Option<ServeKind>) -> Result<i32> {
     let (listeners, _socket_file) = super::listen::bind(cfg, addr, port)?;
-    let doors = StreamDoors {
-        listeners,
-        verbose: cfg.verbose,
-        numeric: cfg.numeric,
-    };
+    let doors = StreamDoors { listeners };
     let kind = match kind {
         None => HubKind::Room(Fanout::Stdio),
         Some(ServeKind::Echo) => HubKind::Echo,
@@ -34,7 +30,6 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, kind: Option<ServeKind>)
     };
     let opts = HubOpts {
         max_conns: cfg.max_conns,
-        verbose: cfg.verbose,
         io: cfg.io.clone(),
         stall: cfg.stall_timeout,
         idle: cfg.wait,
@@ -46,8 +41,6 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, kind: Option<ServeKind>)
 /// Listening stream sockets (TCP or Unix) as the hub's doors.
 struct StreamDoors {
     listeners: Listeners,
-    verbose: u8,
-    numeric: bool,
 }
 
 impl Doors for StreamDoors {
@@ -59,7 +52,7 @@ impl Doors for StreamDoors {
         self.listeners.on_event(ev)
     }
 
-    fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<Conn>> {
+    fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<Arrival>> {
         let mut out = Vec::new();
         for (sock, peer) in self.listeners.accept(now, max)? {
             // A client that is gone already fails this; it is simply not served.
@@ -71,12 +64,12 @@ impl Doors for StreamDoors {
                 let _ = s.set_nodelay(true);
             }
             // Reverse lookups only where -v prints names anyway (nc does them there).
-            let numeric = self.numeric || self.verbose == 0;
+            let numeric = crate::report::numeric() || crate::report::verbose() == 0;
             let label = peer.describe(numeric);
-            if self.verbose > 0 {
+            if crate::report::verbose() > 0 {
                 crate::say!("Connection received on {label}");
             }
-            out.push(Conn {
+            out.push(Arrival {
                 fd: sock.into_fd(),
                 label,
             });

@@ -20,7 +20,7 @@ use crate::conn::Conn;
 use crate::endpoint::{interest, Endpoint};
 use crate::net;
 use crate::proxy::server::{Failure, Host, Request, Serve, Shake, Step};
-use crate::pump::{Pump, Shaping};
+use crate::pump::{Pump, Shaping, Tap};
 use crate::stdio::FdKind;
 
 /// After a refusal, the client's further bytes are read and dropped for this long at
@@ -149,7 +149,7 @@ impl Link {
         why: &str,
         rules: &LinkRules,
     ) -> io::Result<Option<LinkState>> {
-        if rules.verbose > 0 {
+        if crate::report::verbose() > 0 {
             crate::say!(
                 "rnc: proxy client {}: {why}",
                 self.peer.describe(rules.numeric)
@@ -238,7 +238,7 @@ impl Link {
         let hs = self.hs.as_mut().expect("in handshake");
         self.connecting = Some(hs.deadline);
         hs.phase = Phase::Connecting;
-        self.forward = req.forward;
+        self.forward = req.forward.map(|f| (f, req.more));
         // The client is not read until the tunnel is open.
         self.eps[CLIENT].set_interest(reg, None)?;
         self.connect_step(reg, now, rules)
@@ -290,12 +290,12 @@ impl Link {
         let bound = s.local_addr()?;
         send_all(self.client.fd(), &hs.shake.granted(bound))?;
         let rest = hs.shake.rest();
-        self.up = match (self.forward.take(), rest.is_empty()) {
-            (Some(req), _) => {
-                // One request passed on: nothing more goes from the client.
+        let up = match (self.forward.take(), rest.is_empty()) {
+            (Some((req, more)), _) => {
+                // One request passed on: the client's bytes after its body are not.
                 let mut p = Pump::new(FdKind::Other, FdKind::Socket, Shaping::default());
                 p.preload(&req);
-                p.stop_reading();
+                p.limit_reads(more);
                 p
             }
             (None, true) => Pump::new(FdKind::Socket, FdKind::Socket, Shaping::default()),
@@ -305,10 +305,13 @@ impl Link {
                 p
             }
         };
-        self.down = Pump::new(FdKind::Socket, FdKind::Socket, Shaping::default());
+        // --stats and -o count a tunnel's bytes as the relay's.
+        self.up = up.tapped(Tap::Receives);
+        self.down =
+            Pump::new(FdKind::Socket, FdKind::Socket, Shaping::default()).tapped(Tap::Sends);
         self.eps[FAR_R].writable = true;
         self.active_at = Instant::now();
-        if rules.verbose > 1 {
+        if crate::report::verbose() > 1 {
             crate::say!(
                 "rnc: tunnel {} -> {} open",
                 self.peer.describe(rules.numeric),

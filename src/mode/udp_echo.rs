@@ -3,14 +3,12 @@
 //! sender in. A small mode of its own, apart from the UDP bridge. A Unix sender without
 //! an address of its own cannot be answered; its datagrams are dropped.
 
-use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
 
 use anyhow::Result;
 use mio::event::Event;
-use mio::{Interest, Registry, Token};
+use mio::{Interest, Registry};
 use socket2::{SockAddr, Socket};
 
 use crate::access::Access;
@@ -18,47 +16,26 @@ use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::event_loop::{self, Flow, Session};
 use crate::listener::permitted;
-use crate::unix::{self, UnixAddr};
 
 /// The largest UDP payload (IPv4: 65,507 bytes; the buffer takes any).
-const DATAGRAM_MAX: usize = 65536;
 /// Datagrams echoed per socket per step, so one busy socket does not starve the other.
 const TURN: usize = 64;
-const FIRST_SOCKET: usize = 16;
 
 pub fn run(cfg: &Config, addr: Option<&str>, port: u16) -> Result<i32> {
-    event_loop::catch_signals()?;
-    // Kept until rnc exits: its drop removes the socket file rnc made.
-    let mut _socket_file = None;
-    let socks: Vec<Socket> = if cfg.unix() {
-        let path = UnixAddr::parse(addr.unwrap_or_default())?;
-        let (s, file) = unix::bind_dgram(&path)?;
-        _socket_file = file;
-        s.set_nonblocking(true)?;
-        if cfg.verbose > 0 {
-            crate::say!("Bound on {path}");
-        }
-        vec![Socket::from(OwnedFd::from(s))]
-    } else {
-        let socks = super::datagram::bind_udp(cfg, addr, port, false)?;
-        socks.into_iter().map(Socket::from).collect()
-    };
+    let (socks, _socket_file) = super::datagram::bind_datagram(cfg, addr, port, false)?;
     let socks = socks
         .into_iter()
-        .enumerate()
-        .map(|(i, sock)| Echoer {
-            ep: Endpoint::new(sock.as_raw_fd(), Token(FIRST_SOCKET + i)),
+        .map(|(sock, ep)| Echoer {
+            ep,
             sock,
             held: None,
         })
         .collect();
     let mut s = UdpEcho {
         socks,
-        buf: vec![MaybeUninit::uninit(); DATAGRAM_MAX],
+        buf: vec![MaybeUninit::uninit(); crate::buf::DATAGRAM_ROOM],
         gate: Gate {
             access: cfg.access.clone(),
-            verbose: cfg.verbose,
-            numeric: cfg.numeric,
         },
     };
     event_loop::run(&mut s)
@@ -81,8 +58,6 @@ struct UdpEcho {
 /// sender that has an address to answer.
 struct Gate {
     access: Access,
-    verbose: u8,
-    numeric: bool,
 }
 
 impl Gate {
@@ -94,16 +69,12 @@ impl Gate {
             return true;
         }
         let peer = super::datagram::peer_of(from);
-        permitted(&self.access, &peer, self.verbose, self.numeric)
+        permitted(&self.access, &peer)
     }
 }
 
 /// Errors a send or receive may report for one peer (an ICMP error, a datagram too big):
 /// that datagram is lost, the server goes on.
-fn is_would_block(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
-}
-
 impl Echoer {
     /// Echo up to `TURN` datagrams; true if more may be waiting.
     fn turn(&mut self, buf: &mut [MaybeUninit<u8>], gate: &Gate) -> bool {
@@ -112,11 +83,15 @@ impl Echoer {
                 return false;
             }
             match self.sock.send_to(data, to) {
-                Err(e) if is_would_block(&e) => {
+                Err(e) if crate::buf::would_block(&e) => {
                     self.ep.blocked_write();
                     return false;
                 }
-                _ => self.held = None,
+                Ok(k) => {
+                    crate::wrap::moved(crate::wrap::Dir::Sent, &data[..k]);
+                    self.held = None
+                }
+                Err(_) => self.held = None,
             }
         }
         for _ in 0..TURN {
@@ -125,7 +100,7 @@ impl Echoer {
             }
             let (n, from) = match self.sock.recv_from(buf) {
                 Ok(got) => got,
-                Err(e) if is_would_block(&e) => {
+                Err(e) if crate::buf::would_block(&e) => {
                     self.ep.blocked_read();
                     return false;
                 }
@@ -136,13 +111,15 @@ impl Echoer {
             }
             // SAFETY: recv_from initialised the first n bytes.
             let data = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+            crate::wrap::moved(crate::wrap::Dir::Received, data);
             match self.sock.send_to(data, &from) {
-                Err(e) if is_would_block(&e) => {
+                Err(e) if crate::buf::would_block(&e) => {
                     self.held = Some((data.to_vec(), from));
                     self.ep.blocked_write();
                     return false;
                 }
-                _ => {}
+                Ok(k) => crate::wrap::moved(crate::wrap::Dir::Sent, &data[..k]),
+                Err(_) => {}
             }
         }
         true

@@ -34,10 +34,10 @@ use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{self, Flow, Session};
 use crate::listener::permitted;
 use crate::net::{self, os_message};
-use crate::pump::{Framing, Pump, PumpError, Shaping};
+use crate::pump::{Framing, Pump, PumpError, Shaping, Tap};
 use crate::stdio::FdKind;
 
-use super::listen::{report_client, FIRST_LISTENER};
+use super::listen::report_client;
 
 /// A peer with no datagram in and no output out for this long is retired (without -w):
 /// long enough for a request-and-answer exchange with pauses, short enough that
@@ -95,7 +95,8 @@ impl PeerLink {
                 FdKind::Pipe,
                 Shaping::default(),
                 Framing::DatagramIn,
-            ),
+            )
+            .tapped(Tap::Receives),
             down: down_pump(),
             exited: false,
             stdin_gone: false,
@@ -131,7 +132,7 @@ impl PeerLink {
             Ok(m) => m,
             // The child stopped reading: keep the peer's datagrams for the next one.
             Err(PumpError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
-                inp.writable = false;
+                inp.blocked_write();
                 self.stdin_gone = true;
                 true
             }
@@ -181,6 +182,7 @@ fn down_pump() -> Pump {
         Shaping::default(),
         Framing::DatagramOut,
     )
+    .tapped(Tap::Sends)
 }
 
 /// The program of `--exec` (split as ncat does) or `--sh-exec` (through `/bin/sh -c`).
@@ -205,8 +207,6 @@ struct UdpExec {
     idle: Duration,
     max: usize,
     access: Access,
-    verbose: u8,
-    numeric: bool,
 }
 
 impl UdpExec {
@@ -239,21 +239,21 @@ impl UdpExec {
 
     fn new_peer(&mut self, local: SocketAddr, from: SocketAddr, first: &[u8]) {
         let peer = Peer::Inet(from);
-        if !permitted(&self.access, &peer, self.verbose, self.numeric) {
+        if !permitted(&self.access, &peer) {
             return;
         }
         // Retired children that have not exited yet count too.
         if self.links.len().max(child::count()) >= self.max {
-            if self.verbose > 0 {
+            if crate::report::verbose() > 0 {
                 crate::say!(
                     "rnc: --max-conns {} reached: dropped a datagram from {}",
                     self.max,
-                    peer.describe(self.numeric)
+                    peer.describe(crate::report::numeric())
                 );
             }
             return;
         }
-        report_client(&peer, self.verbose, self.numeric);
+        report_client(&peer);
         let id = self.next_id;
         self.next_id += 1;
         let link = net::udp_peer_socket(&local, &from)
@@ -293,7 +293,7 @@ impl UdpExec {
                     done.push(id);
                 }
                 Err(e) => {
-                    if self.verbose > 1 {
+                    if crate::report::verbose() > 1 {
                         crate::say!(
                             "rnc: client {}: {}",
                             Peer::Inet(*addr).describe(true),
@@ -351,27 +351,21 @@ impl Session for UdpExec {
 }
 
 /// Serve every peer of the bound sockets `socks` with a child of its own.
-pub fn run(cfg: &Config, attach: &Attach, socks: Vec<UdpSocket>) -> Result<i32> {
+pub fn run(cfg: &Config, attach: &Attach, socks: Vec<super::datagram::Bound>) -> Result<i32> {
     let socks = socks
         .into_iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let ep = Endpoint::new(s.as_raw_fd(), Token(FIRST_LISTENER + i));
-            (s, ep)
-        })
+        .map(|(s, ep)| (UdpSocket::from(s), ep))
         .collect();
     let mut session = UdpExec {
         socks,
         links: BTreeMap::new(),
         peers: HashMap::new(),
         next_id: 0,
-        scratch: vec![0u8; 65536].into_boxed_slice(),
+        scratch: vec![0u8; crate::buf::DATAGRAM_ROOM].into_boxed_slice(),
         argv: argv_of(attach),
         idle: cfg.wait.unwrap_or(IDLE),
         max: cfg.max_conns,
         access: cfg.access.clone(),
-        verbose: cfg.verbose,
-        numeric: cfg.numeric,
     };
     event_loop::run(&mut session)
 }

@@ -302,6 +302,14 @@ pub fn succeeded_line(host: &str, port: u16, numeric: bool) -> String {
 
 /// `-z` through a proxy: one tunnel per port, opened and closed at once. A proxy that
 /// cannot be reached ends the check; a refused port is reported with one port or -vv.
+/// One quiet check of one port through the proxy (`--retry` with -z).
+pub fn port_open(cfg: &Config, p: &Proxy, host: &str, port: u16, src: &Source) -> bool {
+    let end = Some(Instant::now() + cfg.wait.unwrap_or(Duration::from_secs(5)));
+    dial(cfg, p, src, end)
+        .and_then(|mut s| handshake(&mut s, cfg, p, host, port, end))
+        .is_ok()
+}
+
 pub fn scan(cfg: &Config, p: &Proxy, host: &str, ports: &[u16], src: &Source) -> Result<i32> {
     let wait = cfg.wait.unwrap_or(Duration::from_secs(5));
     let mut open = false;

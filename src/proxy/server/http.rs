@@ -146,6 +146,7 @@ pub fn request(buf: &mut Vec<u8>, auth: Option<&Auth>, eof: bool) -> Step {
                     host,
                     port,
                     forward: None,
+                    more: 0,
                 })
             }
             None => reject(400, format!("bad CONNECT target \"{target}\"")),
@@ -237,17 +238,16 @@ fn forward(
     if field(fields, "Transfer-Encoding").is_some() {
         return reject(411, "chunked request bodies are not passed on");
     }
-    let length = match field(fields, "Content-Length").map(str::parse::<usize>) {
+    let length = match field(fields, "Content-Length").map(str::parse::<u64>) {
         None => 0,
-        Some(Ok(n)) if n <= MAX_REQUEST => n,
-        Some(Ok(_)) => return reject(413, "request body too large to pass on"),
+        Some(Ok(n)) => n,
         Some(Err(_)) => return reject(400, "bad Content-Length"),
     };
-    // The body is taken whole, or what came before the client closed.
-    let have = buf.len() - end;
-    if have < length && !eof {
-        return Step::Need;
-    }
+    // What came of the body goes with the head; the rest follows as it comes (none
+    // once the client has closed).
+    let have = (buf.len() - end) as u64;
+    let now = length.min(have);
+    let more = if eof { 0 } else { length - now };
     // Fields named in Connection are hop-by-hop too.
     let named: Vec<String> = fields
         .iter()
@@ -266,11 +266,12 @@ fn forward(
     }
     head.push_str("Connection: close\r\n\r\n");
     let mut out = head.into_bytes();
-    out.extend_from_slice(&buf[end..end + length.min(have)]);
+    out.extend_from_slice(&buf[end..end + now as usize]);
     buf.clear();
     Step::Connect(Request {
         host,
         port,
         forward: Some(out),
+        more,
     })
 }

@@ -91,9 +91,12 @@ impl std::fmt::Display for Host {
 pub struct Request {
     pub host: Host,
     pub port: u16,
-    /// HTTP GET, HEAD, POST: the request to pass on (its head rewritten, and its
-    /// body), after which the client sends nothing more to the target.
+    /// HTTP GET, HEAD, POST: the request to pass on (its head rewritten, and the
+    /// body that came with it).
     pub forward: Option<Vec<u8>>,
+    /// The bytes of the body still to come from the client, passed on as they come;
+    /// nothing after them goes to the target.
+    pub more: u64,
 }
 
 /// What to do after the bytes received so far.

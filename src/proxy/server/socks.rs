@@ -127,6 +127,7 @@ fn connect_to(host: Host, port: u16) -> Step {
         host,
         port,
         forward: None,
+        more: 0,
     })
 }
 

@@ -25,6 +25,7 @@ fn connect(host: Host, port: u16) -> Step {
         host,
         port,
         forward: None,
+        more: 0,
     })
 }
 
@@ -206,6 +207,13 @@ fn http_get_head_post_are_passed_on_rewritten() {
     // The client closed before the whole body: what came is passed on.
     let f = forwarded("POST http://h/ HTTP/1.0\r\nContent-Length: 10\r\n\r\nabc\n");
     assert!(f.ends_with("\r\n\r\nabc\n"), "{f:?}");
+    // Still open: the rest of the body is to follow, and no more.
+    let mut s = Shake::new(Kind::Http);
+    s.push(b"POST http://h/ HTTP/1.0\r\nContent-Length: 10\r\n\r\nabc\n");
+    assert!(matches!(
+        s.step(None, false),
+        Step::Connect(Request { more: 6, .. })
+    ));
     assert!(forwarded("HEAD http://h/ HTTP/1.1\r\n\r\n").starts_with("HEAD / HTTP/1.1\r\n"));
     let chunked = "POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
     assert_eq!(code(&http(chunked, None)), 411);
