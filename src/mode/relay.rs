@@ -621,6 +621,9 @@ pub fn listen(
     port: u16,
     keep_open: bool,
 ) -> Result<i32> {
+    if matches!(attach, Attach::Proxy(_)) {
+        tunnel::bound_lookups();
+    }
     let (listeners, _socket_file) = super::listen::bind(cfg, addr, port)?;
     serve(cfg, attach, listeners, keep_open)
 }

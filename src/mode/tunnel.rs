@@ -6,7 +6,8 @@
 //!
 //! A name in a request (a SOCKS5 domain, SOCKS4a, an HTTP host) is looked up with
 //! getaddrinfo, which the loop waits for: literal addresses and /etc/hosts names cost
-//! nothing, a DNS name costs up to resolv.conf's timeout. `-n` refuses names.
+//! nothing, a DNS name one query of at most a second per name server (`bound_lookups`).
+//! `-n` refuses names.
 
 use std::io;
 use std::net::SocketAddr;
@@ -319,6 +320,15 @@ impl Link {
             );
         }
         Ok(())
+    }
+}
+
+/// Bound the time a name lookup can hold the loop: one try, one second per name
+/// server, unless the user's RES_OPTIONS says otherwise. Set before the first lookup
+/// (the listen address's), while rnc has one thread.
+pub fn bound_lookups() {
+    if std::env::var_os("RES_OPTIONS").is_none() {
+        std::env::set_var("RES_OPTIONS", "timeout:1 attempts:1");
     }
 }
 
