@@ -21,7 +21,16 @@
 //! - `rate`: `--parallel` connections at a time, each connects, reads to EOF and checks
 //!   it got exactly `--reply`, until `--conns` have completed or `--rate-time` seconds
 //!   have passed; reports the connections per second.
-//! - `target`: the far end for `rate`: accept, write `--reply`, close, until killed.
+//! - `target`: the far end for `rate`: accept, write `--reply`, close, until killed
+//!   (with `--keep 1`: keep every connection open instead, for `tunnels`).
+//! - `tunnels`: `--clients` connections, `--parallel` at a time, each kept open once
+//!   it has the target's `--reply`; prints the time to open them all, then (with
+//!   `--linger 1`) holds them until stdin closes.
+//!
+//! `rate` and `tunnels` go through a proxy with `--proxy socks5|http --target-port Q`:
+//! each connection first asks the proxy (at `--port`) for 127.0.0.1:Q (SOCKS5 without
+//! authentication: greeting, then the request once the method is chosen; or HTTP
+//! CONNECT), then expects the target's reply as without a proxy.
 //!
 //! Chat lines are `M <sender> <seq> <nanos> <padding>`; a receiver takes whatever comes
 //! before the first space as the server's prefix (`->` for rnc, `<userN>` for ncat).
@@ -72,6 +81,19 @@ struct Args {
     /// `read_every_ms` milliseconds.
     read_chunk: usize,
     read_every_ms: u64,
+    /// Rate and tunnels: the proxy protocol (`none`, `socks5`, `http`) and the port of
+    /// the target behind it.
+    proxy: Proxy,
+    target_port: u16,
+    /// Target: keep the connections open.
+    keep: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Proxy {
+    None,
+    Socks5,
+    Http,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -102,6 +124,9 @@ fn parse_args() -> Result<Args, String> {
         conn_timeout: 5.0,
         read_chunk: 16 * 1024,
         read_every_ms: 10,
+        proxy: Proxy::None,
+        target_port: 0,
+        keep: false,
     };
     while let Some(k) = it.next() {
         let v = it.next().ok_or(format!("{k} needs a value"))?;
@@ -129,6 +154,16 @@ fn parse_args() -> Result<Args, String> {
             "--conn-timeout" => a.conn_timeout = v.parse().map_err(badf)?,
             "--read-chunk" => a.read_chunk = v.parse().map_err(bad)?,
             "--read-every-ms" => a.read_every_ms = v.parse().map_err(bad)?,
+            "--proxy" => {
+                a.proxy = match v.as_str() {
+                    "none" => Proxy::None,
+                    "socks5" => Proxy::Socks5,
+                    "http" => Proxy::Http,
+                    _ => return Err(format!("bad value for {k}: {v}")),
+                }
+            }
+            "--target-port" => a.target_port = v.parse().map_err(bad)?,
+            "--keep" => a.keep = v == "1",
             _ => return Err(format!("unknown option {k}")),
         }
     }
@@ -249,6 +284,8 @@ fn start_connect(addr: &SocketAddr, rcvbuf: Option<usize>) -> io::Result<TcpStre
 }
 
 struct Load {
+    /// The open tunnels of `tunnels`, held until exit.
+    held: Vec<TcpStream>,
     poll: Poll,
     events: Events,
     clients: Vec<Client>,
@@ -259,6 +296,7 @@ struct Load {
 impl Load {
     fn new() -> Load {
         Load {
+            held: Vec::new(),
             poll: Poll::new().expect("epoll"),
             events: Events::with_capacity(4096),
             clients: Vec::new(),
@@ -1273,10 +1311,14 @@ fn target(a: &Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let mut kept = Vec::new();
     loop {
         match listener.accept() {
             Ok((mut c, _)) => {
                 let _ = c.write_all(a.reply.as_bytes());
+                if a.keep {
+                    kept.push(c);
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -1296,17 +1338,30 @@ fn bind_listener(addr: &SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(s.into())
 }
 
-/// One short connection of `rate`.
+/// One short connection of `rate` (or one tunnel of `tunnels`).
 struct Dial {
     sock: TcpStream,
     t0: Instant,
     open: bool,
     data: Vec<u8>,
+    /// Through a proxy: 0 hello not sent, 1 waiting for the method (SOCKS5) or the
+    /// status (HTTP), 2 waiting for the SOCKS5 reply, 3 the tunnel is open.
+    phase: u8,
+    hs: Vec<u8>,
+}
+
+/// How a connection goes: through which proxy, to which target, and whether it is
+/// done at the reply (`tunnels`) or at EOF (`rate`).
+struct Plan<'a> {
+    proxy: Proxy,
+    target_port: u16,
+    reply: &'a [u8],
+    hold: bool,
 }
 
 impl Dial {
     /// Advance on an event: None while it goes on, else the outcome (Err: why).
-    fn advance(&mut self, buf: &mut [u8], reply: &[u8]) -> Option<Result<(), String>> {
+    fn advance(&mut self, buf: &mut [u8], plan: &Plan) -> Option<Result<(), String>> {
         if !self.open {
             match (self.sock.take_error(), self.sock.peer_addr()) {
                 (Ok(None), Ok(_)) => self.open = true,
@@ -1316,20 +1371,88 @@ impl Dial {
                 }
             }
         }
+        if self.phase == 0 {
+            let hello = match plan.proxy {
+                Proxy::None => Vec::new(),
+                Proxy::Socks5 => vec![5, 1, 0],
+                Proxy::Http => {
+                    format!("CONNECT 127.0.0.1:{0} HTTP/1.0\r\n\r\n", plan.target_port).into_bytes()
+                }
+            };
+            if let Err(why) = self.send(&hello) {
+                return Some(Err(why));
+            }
+            self.phase = if plan.proxy == Proxy::None { 3 } else { 1 };
+        }
+        let reply = plan.reply;
         loop {
             match self.sock.read(buf) {
-                Ok(0) if self.data == reply => return Some(Ok(())),
+                Ok(0) if self.data == reply && self.phase == 3 => return Some(Ok(())),
                 Ok(0) => return Some(Err("short_reply".into())),
-                Ok(n) => {
-                    self.data.extend_from_slice(&buf[..n]);
-                    if self.data.len() > reply.len() {
-                        return Some(Err("long_reply".into()));
+                Ok(n) if self.phase < 3 => {
+                    self.hs.extend_from_slice(&buf[..n]);
+                    if let Err(why) = self.handshake(plan) {
+                        return Some(Err(why));
                     }
                 }
+                Ok(n) => self.data.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Some(Err(format!("{:?}", e.kind()))),
             }
+            if self.data.len() > reply.len() {
+                return Some(Err("long_reply".into()));
+            }
+            if plan.hold && self.phase == 3 && self.data == reply {
+                return Some(Ok(()));
+            }
+        }
+    }
+
+    /// A few bytes to a socket with an empty send buffer: all at once or a failure.
+    fn send(&mut self, b: &[u8]) -> Result<(), String> {
+        match self.sock.write(b) {
+            Ok(n) if n == b.len() => Ok(()),
+            Ok(_) => Err("short_write".into()),
+            Err(e) => Err(format!("write:{:?}", e.kind())),
+        }
+    }
+
+    /// The proxy's answers so far: move on when each is whole.
+    fn handshake(&mut self, plan: &Plan) -> Result<(), String> {
+        match (plan.proxy, self.phase) {
+            (Proxy::Socks5, 1) if self.hs.len() >= 2 => {
+                if self.hs[..2] != [5, 0] {
+                    return Err("socks5_method".into());
+                }
+                self.hs.drain(..2);
+                let mut req = vec![5, 1, 0, 1, 127, 0, 0, 1];
+                req.extend_from_slice(&plan.target_port.to_be_bytes());
+                self.send(&req)?;
+                self.phase = 2;
+                self.handshake(plan)
+            }
+            (Proxy::Socks5, 2) if self.hs.len() >= 10 => {
+                if self.hs[1] != 0 {
+                    return Err(format!("socks5_reply_{}", self.hs[1]));
+                }
+                self.data.extend_from_slice(&self.hs[10..]);
+                self.phase = 3;
+                Ok(())
+            }
+            (Proxy::Http, 1) => {
+                let Some(end) = self.hs.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    return Ok(());
+                };
+                let status = String::from_utf8_lossy(&self.hs[..end]).into_owned();
+                if status.split_whitespace().nth(1) != Some("200") {
+                    return Err("http_status".into());
+                }
+                self.data.extend_from_slice(&self.hs[end + 4..]);
+                self.phase = 3;
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -1382,12 +1505,39 @@ fn dial(poll: &Poll, addr: &SocketAddr, slot: usize) -> io::Result<Dial> {
         t0: Instant::now(),
         open: false,
         data: Vec::new(),
+        phase: 0,
+        hs: Vec::new(),
     })
 }
 
 fn rate(a: &Args) -> String {
+    dial_loop(a, false, &mut Vec::new())
+}
+
+/// `tunnels`: open --clients tunnels and keep them in `held`.
+fn tunnels(a: &Args, held: &mut Vec<TcpStream>) -> String {
+    let a2 = Args {
+        conns: a.clients,
+        rate_time: a.deadline,
+        conn_timeout: a.deadline,
+        mode: a.mode.clone(),
+        reply: a.reply.clone(),
+        ..*a
+    };
+    dial_loop(&a2, true, held)
+}
+
+/// Connections `parallel` at a time until `conns` are done (or the time is up); with
+/// `hold`, each is done (and kept) once it has the reply.
+fn dial_loop(a: &Args, hold: bool, held: &mut Vec<TcpStream>) -> String {
     let addr: SocketAddr = ([127, 0, 0, 1], a.port).into();
     let reply = a.reply.as_bytes();
+    let plan = Plan {
+        proxy: a.proxy,
+        target_port: a.target_port,
+        reply,
+        hold,
+    };
     let mut poll = Poll::new().expect("epoll");
     let mut events = Events::with_capacity(1024);
     let mut slots: Vec<Option<Dial>> = (0..a.parallel).map(|_| None).collect();
@@ -1423,9 +1573,11 @@ fn rate(a: &Args) -> String {
         for ev in events.iter() {
             let slot = &mut slots[ev.token().0];
             let Some(d) = slot.as_mut() else { continue };
-            if let Some(outcome) = d.advance(&mut buf, reply) {
-                t.record(outcome, d.t0, a.conns, stop_at);
-                *slot = None;
+            if let Some(outcome) = d.advance(&mut buf, &plan) {
+                t.record(outcome.clone(), d.t0, a.conns, stop_at);
+                if let (Some(d), true, Ok(())) = (slot.take(), hold, outcome) {
+                    held.push(d.sock);
+                }
             }
         }
         for slot in &mut slots {
@@ -1483,6 +1635,7 @@ fn main() -> ExitCode {
         "flood" => flood(&a, &mut l),
         "echo" => echo(&a, &mut l),
         "rate" => rate(&a),
+        "tunnels" => tunnels(&a, &mut l.held),
         "target" => return target(&a),
         m => {
             eprintln!("load: unknown mode {m}");

@@ -216,7 +216,8 @@ impl MemBuf {
 
 /// A pipe rnc owns, holding `len` bytes moved in by splice and not yet moved out.
 pub struct PipeBuf {
-    /// Read and write ends; `None` only once handed back to the spares in `drop`.
+    /// Read and write ends; `None` once handed back (`release`, `drop`) while empty:
+    /// an idle pump holds no descriptors, and takes a pipe again when bytes come.
     fds: Option<(OwnedFd, OwnedFd)>,
     len: usize,
     cap: usize,
@@ -234,17 +235,7 @@ thread_local! {
 
 impl Drop for PipeBuf {
     fn drop(&mut self) {
-        // Only a pipe known to be empty may serve another pump.
-        if self.len == 0 {
-            if let Some((rd, wr)) = self.fds.take() {
-                SPARE_PIPES.with(|p| {
-                    let mut p = p.borrow_mut();
-                    if p.len() < SPARE_MAX {
-                        p.push((rd, wr, self.cap));
-                    }
-                });
-            }
-        }
+        self.release();
     }
 }
 
@@ -257,38 +248,48 @@ impl PipeBuf {
         self.fds.as_ref().expect("pipe in use").1.as_raw_fd()
     }
 
+    /// An empty queue; its pipe is taken when the first bytes come (a spare one, or
+    /// a new one), so a connection that never sends this way costs no descriptors.
     pub fn new() -> io::Result<PipeBuf> {
-        if let Some((rd, wr, cap)) = SPARE_PIPES.with(|p| p.borrow_mut().pop()) {
-            return Ok(PipeBuf {
-                fds: Some((rd, wr)),
-                len: 0,
-                cap,
+        Ok(PipeBuf {
+            fds: None,
+            len: 0,
+            cap: PIPE_CAP,
+        })
+    }
+
+    /// Hand the pipe back while it is empty (to the spares, or closed when they are
+    /// full): a pump with nothing to move keeps no descriptors.
+    pub fn release(&mut self) {
+        // Only a pipe known to be empty may serve another pump.
+        if self.len > 0 {
+            return;
+        }
+        if let Some((rd, wr)) = self.fds.take() {
+            SPARE_PIPES.with(|p| {
+                let mut p = p.borrow_mut();
+                if p.len() < SPARE_MAX {
+                    p.push((rd, wr, self.cap));
+                }
             });
         }
-        let mut fds = [0; 2];
-        // SAFETY: fds has room for two descriptors.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-            return Err(io::Error::last_os_error());
+    }
+
+    /// A pipe again, after `release`.
+    fn ensure(&mut self) -> io::Result<()> {
+        if self.fds.is_none() {
+            let (rd, wr, cap) = acquire()?;
+            self.fds = Some((rd, wr));
+            self.cap = cap;
         }
-        // SAFETY: pipe2 returned two fresh descriptors we now own.
-        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        // SAFETY: F_SETPIPE_SZ on our pipe; F_GETPIPE_SZ reports what the kernel granted.
-        let cap = unsafe {
-            libc::fcntl(wr.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_CAP as libc::c_int);
-            libc::fcntl(wr.as_raw_fd(), libc::F_GETPIPE_SZ)
-        };
-        let cap = if cap > 0 { cap as usize } else { 64 * 1024 };
-        Ok(PipeBuf {
-            fds: Some((rd, wr)),
-            len: 0,
-            cap,
-        })
+        Ok(())
     }
 
     pub fn fill_from(&mut self, fd: RawFd) -> io::Result<Step> {
         if self.len >= self.cap {
             return Ok(Step::Full);
         }
+        self.ensure()?;
         match sys_splice(fd, self.wr(), self.cap - self.len) {
             Ok(0) => Ok(Step::Eof),
             Ok(n) => {
@@ -331,6 +332,27 @@ impl PipeBuf {
         }
         Ok(mem)
     }
+}
+
+/// A spare pipe, or a new one: (read end, write end, capacity).
+fn acquire() -> io::Result<(OwnedFd, OwnedFd, usize)> {
+    if let Some(spare) = SPARE_PIPES.with(|p| p.borrow_mut().pop()) {
+        return Ok(spare);
+    }
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two fresh descriptors we now own.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: F_SETPIPE_SZ on our pipe; F_GETPIPE_SZ reports what the kernel granted.
+    let cap = unsafe {
+        libc::fcntl(wr.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_CAP as libc::c_int);
+        libc::fcntl(wr.as_raw_fd(), libc::F_GETPIPE_SZ)
+    };
+    let cap = if cap > 0 { cap as usize } else { 64 * 1024 };
+    Ok((rd, wr, cap))
 }
 
 /// The queue of one pump: spliced or in memory.

@@ -302,7 +302,13 @@ pub struct Cli {
     /// CONNECT (Digest or Basic authentication). ncat's socks4, socks5 and http are
     /// the same. Default: 5 with -x, http with --proxy.
     ///
-    /// As nc.openbsd -X and ncat --proxy-type.
+    /// With -l and no proxy address, rnc is a proxy server of that protocol
+    /// for any number of clients: SOCKS4/4a, SOCKS5 (CONNECT; BIND and UDP
+    /// ASSOCIATE refused) or HTTP (CONNECT, and GET, HEAD and POST passed
+    /// on). --proxy-auth sets the credentials it asks for; --allow, --deny,
+    /// --max-conns and -w apply; -v prints a line per tunnel.
+    ///
+    /// As nc.openbsd -X and ncat --proxy-type (ncat serves HTTP only).
     #[arg(
         short = 'X',
         long = "proxy-type",
@@ -349,6 +355,10 @@ pub struct Cli {
     ///
     /// Without :pass there is no password (as ncat; -P asks for one). The
     /// whole argument shows in ps: prefer -P with RNC_PROXY_PASS in scripts.
+    ///
+    /// With -l --proxy-type (the proxy server): the credentials clients
+    /// must give, user:pass (HTTP Basic or Digest, SOCKS5 user/password);
+    /// SOCKS4 checks the user id alone.
     ///
     /// As ncat --proxy-auth.
     #[arg(

@@ -170,6 +170,8 @@ pub enum Attach {
     Exec(Vec<String>),
     /// `-c "cmd"`: run with `/bin/sh -c`.
     Shell(String),
+    /// `-l --proxy-type`: the target each client's request names.
+    Proxy(crate::proxy::server::Serve),
 }
 
 /// What `-z` checks and how.
@@ -324,6 +326,9 @@ fn meets(cli: &Cli) -> Result<Meets> {
     if let Some(kind) = server {
         return Ok(Meets::Server(kind));
     }
+    if let Some(s) = crate::proxy::server::Serve::from_cli(cli)? {
+        return Ok(Meets::Attach(Attach::Proxy(s)));
+    }
     if let Some(t) = &cli.relay {
         return Ok(Meets::Attach(parse_relay(t)?));
     }
@@ -390,8 +395,9 @@ fn listen_at(cli: &Cli) -> Result<At> {
 }
 
 fn listen_mode(cli: &Cli, meets: Meets) -> Result<Mode> {
-    // The servers and the attachments of a -k listener serve many at once.
-    let many = cli.keep_open || matches!(meets, Meets::Server(_));
+    // The servers (the proxy server too) and the attachments of a -k listener serve
+    // many at once.
+    let many = cli.keep_open || matches!(meets, Meets::Server(_) | Meets::Attach(Attach::Proxy(_)));
     Ok(Mode::Listen {
         at: listen_at(cli)?,
         many,

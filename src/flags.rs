@@ -22,11 +22,13 @@ pub enum Col {
     Broker,
     Relay,
     Exec,
+    /// `-l --proxy-type`: the proxy server.
+    Proxy,
 }
 
 // The man page and the flag-table test read the columns, samples and roles.
 #[allow(dead_code)]
-pub const COLS: [Col; 11] = [
+pub const COLS: [Col; 12] = [
     Col::Connect,
     Col::Listen,
     Col::KeepOpen,
@@ -38,6 +40,7 @@ pub const COLS: [Col; 11] = [
     Col::Broker,
     Col::Relay,
     Col::Exec,
+    Col::Proxy,
 ];
 
 impl Col {
@@ -55,6 +58,7 @@ impl Col {
             Col::Broker => "--broker",
             Col::Relay => "--relay",
             Col::Exec => "-e/-c",
+            Col::Proxy => "-l --proxy-type",
         }
     }
 }
@@ -135,7 +139,36 @@ const UNIX_SOURCE: &str = "-s with -U needs -u: a stream client has no address";
 /// `-F` hands the socket over: nothing is left to relay.
 const FD_ATTACH: &str = "cannot use -F with --relay, -e or -c";
 /// nc.openbsd's refusals of a proxy (`-x`), in its words.
-const PROXY_LISTEN: &[Col] = &[Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec];
+const PROXY_LISTEN: &[Col] = &[Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec, Proxy];
+/// `--proxy-type` without a proxy address is the proxy server, which needs `-l`.
+const PROXY_NEEDS_ADDR: &str = "-X/--proxy-type needs a proxy: use -x or --proxy";
+/// The proxy server is a server of its own.
+const PROXY_SERVER_ALONE: &str =
+    "the proxy server (-l --proxy-type) cannot be combined with --echo, --chat, --broker, --relay, -e or -c";
+/// The proxy server's clients and targets are TCP.
+const PROXY_SERVER_UDP: &str = "the proxy server (-l --proxy-type) works over TCP: cannot use -u";
+/// The proxy server's cells: a listener on its own (or with -k or -U).
+const PROXY_SERVER_REFUSED: &[Col] = &[Echo, Chat, Broker, Relay, Exec];
+const PROXY_SERVER_SPECIAL: &[(Col, &str)] = &[
+    (Connect, PROXY_NEEDS_ADDR),
+    (Scan, PROXY_NEEDS_ADDR),
+    (Udp, PROXY_SERVER_UDP),
+];
+
+/// A proxy address is given: the proxy flags are the client's.
+fn proxy_client(c: &Cli) -> bool {
+    c.proxy_x.is_some() || c.proxy.is_some()
+}
+
+/// `-l --proxy-type` without a proxy address: the proxy server.
+pub fn proxy_server(c: &Cli) -> bool {
+    c.listen && proxy_server_type(c)
+}
+
+/// `--proxy-type` without a proxy address: the server's flag (refused without -l).
+fn proxy_server_type(c: &Cli) -> bool {
+    c.proxy_type.is_some() && !proxy_client(c)
+}
 const PROXY_TRANSPORT: &[(Col, &str)] = &[
     (Udp, "no proxy support for UDP mode"),
     (Unix, "no proxy support for unix sockets"),
@@ -152,7 +185,7 @@ const TLS_REFUSALS: &[(Col, &str)] = &[
 const BRIDGE_ONLY: &[Col] = &[KeepOpen, Scan, Echo, Chat, Broker, Relay, Exec];
 
 /// Flags that read or shape stdin: nothing to do where stdin is not read.
-const NO_STDIN: &[Col] = &[Scan, Echo, Relay, Exec];
+const NO_STDIN: &[Col] = &[Scan, Echo, Relay, Exec, Proxy];
 
 macro_rules! row {
     ($flag:expr, [$($s:expr),*], $set:expr, $role:ident, $refused:ident, $says:expr) => {
@@ -216,7 +249,7 @@ pub const ROWS: &[Row] = &[
         ["-C"],
         |c| c.crlf,
         Connect,
-        [Scan, Echo, Chat, Relay],
+        [Scan, Echo, Chat, Relay, Proxy],
         Says::CannotUse
     ),
     row!("-D", ["-D"], |c| c.debug, Connect, [Unix], Says::CannotUse),
@@ -234,7 +267,7 @@ pub const ROWS: &[Row] = &[
         ["-i", "10ms"],
         |c| c.interval.is_some(),
         Connect,
-        [Echo, Relay, Exec],
+        [Echo, Relay, Exec, Proxy],
         Says::CannotUse
     ),
     row!(
@@ -258,7 +291,7 @@ pub const ROWS: &[Row] = &[
         ["-N"],
         |c| c.send_eof,
         Connect,
-        [Udp, Scan, Echo, Relay, Exec],
+        [Udp, Scan, Echo, Relay, Exec, Proxy],
         Says::CannotUse
     ),
     row!("-n", ["-n"], |c| c.nodns, Connect, [], Says::CannotUse),
@@ -284,7 +317,7 @@ pub const ROWS: &[Row] = &[
         ["-r"],
         |c| c.randomize,
         Connect,
-        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
+        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec, Proxy],
         Says::Line("-r needs -z")
     ),
     row!(
@@ -311,7 +344,10 @@ pub const ROWS: &[Row] = &[
         Connect,
         [Chat, Broker],
         Says::Line("cannot use -u with --chat or --broker"),
-        [(Relay, "cannot use -u with --relay")]
+        [
+            (Relay, "cannot use -u with --relay"),
+            (Proxy, PROXY_SERVER_UDP)
+        ]
     ),
     row!(
         "-v",
@@ -334,7 +370,7 @@ pub const ROWS: &[Row] = &[
         ["-z"],
         |c| c.zero_io,
         Connect,
-        [Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
+        [Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec, Proxy],
         Says::Line("cannot use -z and -l"),
         [(Unix, "cannot use -z and -U")]
     ),
@@ -343,7 +379,7 @@ pub const ROWS: &[Row] = &[
         ["-F"],
         |c| c.pass_fd,
         Connect,
-        [Listen, KeepOpen, Echo, Chat, Broker],
+        [Listen, KeepOpen, Echo, Chat, Broker, Proxy],
         Says::Line("cannot use -F and -l"),
         [
             (Unix, "cannot use -F and -U"),
@@ -373,7 +409,7 @@ pub const ROWS: &[Row] = &[
     row!(
         "-X",
         ["-x", "127.0.0.1:{tcp}", "-X", "5"],
-        |c| c.proxy_type.is_some(),
+        |c| c.proxy_type.is_some() && proxy_client(c),
         Connect,
         PROXY_LISTEN,
         Says::Line("no proxy support for listen"),
@@ -391,7 +427,7 @@ pub const ROWS: &[Row] = &[
     row!(
         "--proxy-auth",
         ["-x", "127.0.0.1:{tcp}", "--proxy-auth", "user:pass"],
-        |c| c.proxy_auth.is_some(),
+        |c| c.proxy_auth.is_some() && proxy_client(c),
         Connect,
         PROXY_LISTEN,
         Says::Line("no proxy support for listen"),
@@ -405,6 +441,24 @@ pub const ROWS: &[Row] = &[
         PROXY_LISTEN,
         Says::Line("no proxy support for listen"),
         PROXY_TRANSPORT
+    ),
+    row!(
+        "-l --proxy-type",
+        ["--proxy-type", "socks5"],
+        proxy_server_type,
+        Listen,
+        PROXY_SERVER_REFUSED,
+        Says::Line(PROXY_SERVER_ALONE),
+        PROXY_SERVER_SPECIAL
+    ),
+    row!(
+        "-l --proxy-auth",
+        ["--proxy-type", "socks5", "--proxy-auth", "user:pass"],
+        |c| c.proxy_auth.is_some() && proxy_server_type(c),
+        Listen,
+        PROXY_SERVER_REFUSED,
+        Says::Line(PROXY_SERVER_ALONE),
+        PROXY_SERVER_SPECIAL
     ),
     row!(
         "-b",
@@ -467,7 +521,7 @@ pub const ROWS: &[Row] = &[
         ["-V", "1"],
         |c| c.rtable.is_some(),
         Connect,
-        [Connect, Listen, KeepOpen, Udp, Unix, Scan, Echo, Chat, Broker, Relay, Exec],
+        [Connect, Listen, KeepOpen, Udp, Unix, Scan, Echo, Chat, Broker, Relay, Exec, Proxy],
         Says::Line("no alternate routing table support available")
     ),
     row!(
@@ -622,7 +676,8 @@ pub const ROWS: &[Row] = &[
         [
             (Scan, "cannot use -z with --relay, --exec or --sh-exec"),
             (Udp, "cannot use -u with --relay"),
-            (Exec, ONE_ATTACH)
+            (Exec, ONE_ATTACH),
+            (Proxy, PROXY_SERVER_ALONE)
         ]
     ),
     row!(
@@ -634,7 +689,8 @@ pub const ROWS: &[Row] = &[
         Says::Line(SERVER_AND_ATTACH),
         [
             (Scan, "cannot use -z with --relay, --exec or --sh-exec"),
-            (Relay, ONE_ATTACH)
+            (Relay, ONE_ATTACH),
+            (Proxy, PROXY_SERVER_ALONE)
         ]
     ),
     row!(
@@ -646,7 +702,8 @@ pub const ROWS: &[Row] = &[
         Says::Line(SERVER_AND_ATTACH),
         [
             (Scan, "cannot use -z with --relay, --exec or --sh-exec"),
-            (Relay, ONE_ATTACH)
+            (Relay, ONE_ATTACH),
+            (Proxy, PROXY_SERVER_ALONE)
         ]
     ),
     row!(
@@ -686,7 +743,7 @@ pub const ROWS: &[Row] = &[
         ["--parallel", "8"],
         |c| c.parallel.is_some(),
         Connect,
-        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
+        [Connect, Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec, Proxy],
         Says::Line("--parallel needs -z")
     ),
     // Outside -z, --json is --stats as JSON.
@@ -709,7 +766,8 @@ pub const ROWS: &[Row] = &[
             (Connect, "must use -l with --echo"),
             (Scan, "must use -l with --echo"),
             (Relay, SERVER_AND_ATTACH),
-            (Exec, SERVER_AND_ATTACH)
+            (Exec, SERVER_AND_ATTACH),
+            (Proxy, PROXY_SERVER_ALONE)
         ]
     ),
     row!(
@@ -724,7 +782,8 @@ pub const ROWS: &[Row] = &[
             (Scan, "must use -l with --chat"),
             (Udp, "cannot use -u with --chat or --broker"),
             (Relay, SERVER_AND_ATTACH),
-            (Exec, SERVER_AND_ATTACH)
+            (Exec, SERVER_AND_ATTACH),
+            (Proxy, PROXY_SERVER_ALONE)
         ]
     ),
     row!(
@@ -732,7 +791,7 @@ pub const ROWS: &[Row] = &[
         ["--chat-names"],
         |c| c.chat_names,
         Listen,
-        [Connect, Listen, KeepOpen, Udp, Scan, Echo, Broker, Relay, Exec],
+        [Connect, Listen, KeepOpen, Udp, Scan, Echo, Broker, Relay, Exec, Proxy],
         Says::Line("must use --chat with --chat-names")
     ),
     row!(
@@ -747,7 +806,8 @@ pub const ROWS: &[Row] = &[
             (Scan, "must use -l with --broker"),
             (Udp, "cannot use -u with --chat or --broker"),
             (Relay, SERVER_AND_ATTACH),
-            (Exec, SERVER_AND_ATTACH)
+            (Exec, SERVER_AND_ATTACH),
+            (Proxy, PROXY_SERVER_ALONE)
         ]
     ),
     row!(
@@ -816,7 +876,7 @@ pub const ROWS: &[Row] = &[
         ["--stall-timeout", "2s"],
         |c| c.stall_timeout.is_some(),
         Listen,
-        [Connect, Listen, Udp, Unix, Scan, Echo, Relay, Exec],
+        [Connect, Listen, Udp, Unix, Scan, Echo, Relay, Exec, Proxy],
         Says::Line("--stall-timeout needs -k, --chat or --broker")
     ),
 ];
@@ -836,6 +896,8 @@ pub fn primary(cli: &Cli) -> Col {
         Relay
     } else if cli.exec.is_some() || cli.sh_exec.is_some() {
         Exec
+    } else if proxy_server(cli) {
+        Proxy
     } else if cli.listen && cli.keep_open {
         KeepOpen
     } else if cli.listen {

@@ -56,6 +56,9 @@ pub struct Pump {
     pub total: u64,
     /// Which end is the network, for --stats and the session logs.
     pub tap: Option<Tap>,
+    /// Read at most this many more bytes from the source (a memory pump), then take
+    /// it as ended: the body of an HTTP request the proxy server passes on.
+    read_left: Option<u64>,
 }
 
 /// A pump that crosses the network: its bytes are counted and logged (`wrap`).
@@ -105,6 +108,15 @@ impl Pump {
             hold_until: None,
             total: 0,
             tap: None,
+            read_left: None,
+        }
+    }
+
+    /// Take at most `n` more bytes from the source (memory pumps), then stop as at EOF.
+    pub fn limit_reads(&mut self, n: u64) {
+        self.read_left = Some(n);
+        if n == 0 {
+            self.src_done = true;
         }
     }
 
@@ -226,9 +238,21 @@ impl Pump {
                 }
             }
             if !moved {
+                self.idle_release(src);
                 return Ok(any);
             }
             any = true;
+        }
+    }
+
+    /// Nothing waiting in the pipe and nothing to read: give the pipe back, so that an
+    /// idle connection holds no descriptors but its socket (a relay or proxy server
+    /// with ten thousand idle clients would otherwise hold forty thousand).
+    fn idle_release(&mut self, src: &Endpoint) {
+        if let Buffer::Pipe(p) = &mut self.buf {
+            if !src.readable || self.src_done {
+                p.release();
+            }
         }
     }
 
@@ -273,6 +297,9 @@ impl Pump {
             Framing::DatagramOut => MAX_DATAGRAM,
             _ => usize::MAX,
         };
+        let max = self.read_left.map_or(max, |left| {
+            max.min(usize::try_from(left).unwrap_or(usize::MAX))
+        });
         let step = match &mut self.buf {
             Buffer::Mem(m) if self.shaping.crlf => m.fill_crlf_from(fd, max, &mut self.after_cr),
             Buffer::Mem(m) => m.fill_from(fd, max),
@@ -282,10 +309,22 @@ impl Pump {
         if self.framing == Framing::DatagramIn && step.as_ref().is_ok_and(|s| *s == Step::Eof) {
             return Ok(Step::Moved(0));
         }
+        if let (Some(left), Ok(Step::Moved(n))) = (self.read_left.as_mut(), &step) {
+            *left = left.saturating_sub(*n as u64);
+            if *left == 0 {
+                self.src_done = true;
+            }
+        }
         match step {
             // The kernel cannot splice from this source after all: fall back to memory
             // (the pipe is empty, so nothing is lost).
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && self.buf.is_empty() => {
+            // Or no pipe can be had again (out of descriptors): memory then.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINVAL | libc::EMFILE | libc::ENFILE)
+                ) && self.buf.is_empty() =>
+            {
                 self.buf = Buffer::Mem(MemBuf::new(MEM_CAP));
                 self.fill(fd)
             }

@@ -126,7 +126,7 @@ fn man_flag_table() -> String {
     let mut out = String::from(".nf\n");
     // Short headings, so that the matrix fits a terminal of 80 columns.
     let short = [
-        "conn", "-l", "-lk", "-u", "-U", "-z", "echo", "chat", "brkr", "rely", "exec",
+        "conn", "-l", "-lk", "-u", "-U", "-z", "echo", "chat", "brkr", "rely", "exec", "prxy",
     ];
     let head: Vec<String> = short.iter().map(|c| format!("{c:<5}")).collect();
     out += &roff_escape(&format!("{:<18}{}", "", head.join("").trim_end()));
@@ -162,9 +162,9 @@ fn man_flag_table() -> String {
     out += ".fi\n.PP\n";
     out +=
         "conn: connect; \\-lk: \\-l \\-k; echo, chat, brkr: \\-\\-echo, \\-\\-chat, \\-\\-broker; ";
-    out += "rely: \\-\\-relay; exec: \\-e and \\-c.\n";
+    out += "rely: \\-\\-relay; exec: \\-e and \\-c; prxy: \\-l \\-\\-proxy\\-type (the proxy server).\n";
     out += "n: refused with \\(lqrnc: cannot use FLAG with MODE\\(rq, MODE being the column\n";
-    out += "(connect, \\-l, \\-l \\-k, \\-u, \\-U, \\-z, \\-\\-echo, \\-\\-chat, \\-\\-broker, \\-\\-relay, \\-e/\\-c).\n";
+    out += "(connect, \\-l, \\-l \\-k, \\-u, \\-U, \\-z, \\-\\-echo, \\-\\-chat, \\-\\-broker, \\-\\-relay, \\-e/\\-c, \\-l \\-\\-proxy\\-type).\n";
     out += "A number: refused with that line:\n.nf\n";
     for (i, l) in lines.iter().enumerate() {
         out += &roff_escape(&format!("{:>2}  rnc: {l}", i + 1));

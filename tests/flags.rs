@@ -141,8 +141,11 @@ fn command(
         Col::Broker => vec!["-l", "--broker"],
         Col::Relay => vec!["-l", "-k", "--relay", &relay],
         Col::Exec => vec!["-l", "-k", "-e", "/bin/cat"],
+        Col::Proxy => vec!["-l", "--proxy-type", "socks5"],
     };
-    if base.contains(&row.sample[0]) || (col == Col::Exec && row.flag == "-c") {
+    // -X is --proxy-type, given once.
+    let twice = col == Col::Proxy && row.sample.contains(&"-X");
+    if base.contains(&row.sample[0]) || (col == Col::Exec && row.flag == "-c") || twice {
         return None;
     }
     let listening = base.contains(&"-l") || row.flag == "-l";

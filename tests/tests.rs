@@ -19,6 +19,7 @@ mod flags;
 mod listen;
 mod parity;
 mod proxy;
+mod proxy_server;
 mod relay;
 mod scan;
 mod sockopt;

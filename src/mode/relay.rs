@@ -23,6 +23,7 @@ use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{self, earliest, Flow, Session};
 use crate::listener::{admit, Listeners};
 use crate::net::{self, os_message};
+use crate::proxy::server::Serve;
 use crate::pump::{Pump, PumpError, Shaping, Tap};
 use crate::stdio::FdKind;
 use crate::token::Tokens;
@@ -35,11 +36,16 @@ const CLIENT: usize = 0;
 const FAR_R: usize = 1;
 const FAR_W: usize = 2;
 
-/// Where the far side is, resolved once at start.
+#[path = "tunnel.rs"]
+mod tunnel;
+
+/// Where the far side is, resolved once at start (or, for the proxy server, named by
+/// each client's request).
 enum Target {
     Tcp { addr: SocketAddr, host: String },
     Unix(UnixAddr),
     Exec(Vec<String>),
+    Proxy(Serve),
 }
 
 impl Target {
@@ -52,11 +58,14 @@ impl Target {
             Attach::Unix(p) => Target::Unix(UnixAddr::parse(p)?),
             Attach::Exec(argv) => Target::Exec(argv.clone()),
             Attach::Shell(cmd) => Target::Exec(vec!["/bin/sh".into(), "-c".into(), cmd.clone()]),
+            Attach::Proxy(s) => Target::Proxy(s.clone()),
         })
     }
 }
 
 enum Far {
+    /// The proxy server's link before its request named the target.
+    None,
     Sock(Conn),
     Child {
         pid: u32,
@@ -84,6 +93,13 @@ struct Link {
     /// The last instant a byte moved, and the byte counts then.
     active_at: Instant,
     moved: u64,
+    /// The proxy server's handshake, until the tunnel is open.
+    hs: Option<Box<tunnel::Handshake>>,
+    /// The proxy server's target, for the -v lines.
+    label: Option<String>,
+    /// An HTTP request the proxy server passes on once connected, and the bytes of
+    /// its body still to come from the client.
+    forward: Option<(Vec<u8>, u64)>,
 }
 
 enum LinkState {
@@ -99,6 +115,9 @@ struct LinkRules {
     wait: Option<Duration>,
     /// `-C` (with -e/-c): CR LF line ends from the program.
     crlf: bool,
+    /// What the proxy server's messages and lookups need.
+    numeric: bool,
+    family: net::Family,
 }
 
 /// Start one child for this client, its pipes registered like sockets.
@@ -123,19 +142,9 @@ impl Link {
         let wait = rules.wait;
         client.set_nonblocking()?;
         let (far, connecting, far_kind) = match target {
+            Target::Proxy(serve) => return Ok(Link::shaking(tokens, client, peer, serve, rules)),
             Target::Tcp { addr, host } => {
-                let s = Socket::new(
-                    Domain::for_address(*addr),
-                    Type::STREAM,
-                    Some(Protocol::TCP),
-                )
-                .context("socket")?;
-                s.set_nonblocking(true).context("fcntl O_NONBLOCK")?;
-                match s.connect(&(*addr).into()) {
-                    Ok(()) => {}
-                    Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                let s = start_connect(*addr).context("socket")?;
                 let deadline = Instant::now() + wait.unwrap_or(CONNECT_TIMEOUT);
                 // --relay-ssl: the TLS link finishes the connect; the far end is its.
                 match crate::tls::relay_connect(s.into(), host, deadline)? {
@@ -151,6 +160,7 @@ impl Link {
             Target::Exec(argv) => (spawn(argv, &client, &peer)?, None, FdKind::Pipe),
         };
         let (far_r, far_w) = match &far {
+            Far::None => (-1, -1),
             Far::Sock(c) => (c.fd(), c.fd()),
             Far::Child { stdin, stdout, .. } => (
                 stdout.as_raw_fd(),
@@ -184,7 +194,58 @@ impl Link {
             down_closed: false,
             child_exited: false,
             peer,
+            hs: None,
+            label: None,
+            forward: None,
         })
+    }
+
+    /// A proxy server's link: the handshake first, no far side yet.
+    fn shaking(
+        tokens: [Token; 3],
+        client: Conn,
+        peer: Peer,
+        serve: &Serve,
+        rules: &LinkRules,
+    ) -> Link {
+        let now = Instant::now();
+        Link {
+            eps: [
+                Endpoint::new(client.fd(), tokens[CLIENT]),
+                Endpoint::new(-1, tokens[FAR_R]),
+                Endpoint::new(-1, tokens[FAR_W]),
+            ],
+            client,
+            far: Far::None,
+            up: Pump::finished_from_start(),
+            down: Pump::finished_from_start(),
+            idle: rules.wait,
+            active_at: now,
+            moved: 0,
+            connecting: None,
+            up_closed: false,
+            down_closed: false,
+            child_exited: false,
+            peer,
+            hs: Some(tunnel::Handshake::new(
+                serve,
+                now,
+                rules.wait.unwrap_or(CONNECT_TIMEOUT),
+            )),
+            label: None,
+            forward: None,
+        }
+    }
+
+    /// The proxy server's -v line when a tunnel ends: who, where, and the bytes.
+    fn tunnel_summary(&self, numeric: bool) -> Option<String> {
+        let label = self.label.as_ref().filter(|_| self.hs.is_none())?;
+        Some(format!(
+            "rnc: tunnel {} -> {label} closed: {} bytes up, {} bytes down",
+            self.peer.describe(numeric),
+            self.up.total,
+            self.down.total
+        ))
     }
 
     fn is_child(&self) -> bool {
@@ -218,7 +279,12 @@ impl Link {
         }
     }
 
-    fn step(&mut self, reg: &Registry, now: Instant) -> io::Result<LinkState> {
+    fn step(&mut self, reg: &Registry, now: Instant, rules: &LinkRules) -> io::Result<LinkState> {
+        if self.hs.is_some() {
+            if let Some(state) = self.shake_step(reg, now, rules)? {
+                return Ok(state);
+            }
+        }
         if self.connecting.is_some() {
             if !self.finish_connect(now)? {
                 self.eps[FAR_R].set_interest(reg, interest(false, true))?;
@@ -254,6 +320,7 @@ impl Link {
         if self.up.finished() && !self.up_closed {
             self.up_closed = true;
             match &mut self.far {
+                Far::None => {}
                 Far::Sock(s) => s.shutdown_write(),
                 Far::Child { stdin, .. } => {
                     self.eps[FAR_W].release(reg);
@@ -342,6 +409,8 @@ impl Relay {
             rules: LinkRules {
                 wait: cfg.wait,
                 crlf: cfg.io.crlf,
+                numeric: cfg.numeric,
+                family: cfg.family,
             },
             failed: None,
         })
@@ -370,6 +439,7 @@ impl Relay {
             }
             Target::Unix(a) => format!("connect to {a} failed"),
             Target::Exec(argv) => format!("exec {}", argv[0]),
+            Target::Proxy(_) => "proxy client".to_string(),
         };
         let cause = e
             .downcast_ref::<io::Error>()
@@ -461,7 +531,7 @@ impl Relay {
         let mut deadline: Option<Instant> = None;
         let mut done = Vec::new();
         for (&id, l) in self.links.iter_mut() {
-            match l.step(reg, now) {
+            match l.step(reg, now, &self.rules) {
                 Ok(LinkState::Alive(d)) => deadline = earliest(deadline, d),
                 Ok(LinkState::Done) => done.push((id, None)),
                 Ok(LinkState::Idle) => {
@@ -478,6 +548,11 @@ impl Relay {
                 continue;
             };
             self.tokens.give_back(id);
+            if crate::report::verbose() > 0 {
+                if let Some(line) = l.tunnel_summary(self.rules.numeric) {
+                    crate::say!("{line}");
+                }
+            }
             if let Some(e) = err {
                 if l.connecting.is_some() {
                     self.link_failed(&l.peer.clone(), &anyhow::Error::new(e));
@@ -522,6 +597,21 @@ impl Relay {
     }
 }
 
+/// A TCP socket connecting to `addr` without blocking.
+fn start_connect(addr: SocketAddr) -> io::Result<Socket> {
+    // Non-blocking from the start: no fcntl calls per connection.
+    let s = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
+    match s.connect(&addr.into()) {
+        Ok(()) => Ok(s),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(s),
+        Err(e) => Err(e),
+    }
+}
+
 /// `rnc -l ... --relay/--exec`: serve clients from the listeners.
 /// `-l --relay`, `-l -e`, `-l -c`: each client joined to its far side.
 pub fn listen(
@@ -531,6 +621,9 @@ pub fn listen(
     port: u16,
     keep_open: bool,
 ) -> Result<i32> {
+    if matches!(attach, Attach::Proxy(_)) {
+        tunnel::bound_lookups();
+    }
     let (listeners, _socket_file) = super::listen::bind(cfg, addr, port)?;
     serve(cfg, attach, listeners, keep_open)
 }

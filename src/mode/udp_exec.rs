@@ -191,7 +191,7 @@ fn argv_of(attach: &Attach) -> Vec<String> {
         Attach::Exec(argv) => argv.clone(),
         Attach::Shell(cmd) => vec!["/bin/sh".into(), "-c".into(), cmd.clone()],
         // Config allows only --exec and --sh-exec with -u.
-        Attach::Tcp { .. } | Attach::Unix(_) => Vec::new(),
+        Attach::Tcp { .. } | Attach::Unix(_) | Attach::Proxy(_) => Vec::new(),
     }
 }
 

@@ -236,7 +236,7 @@ fn status_code(line: &str) -> Option<u16> {
 }
 
 /// RFC 4648 base64 with padding, for the Basic credentials.
-fn base64(data: &[u8]) -> String {
+pub(super) fn base64(data: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {

@@ -4,6 +4,7 @@
 
 mod http;
 mod md5;
+pub mod server;
 mod socks;
 mod wire;
 
@@ -144,10 +145,14 @@ impl Proxy {
     }
 }
 
-/// Proxy options with no proxy address are a mistake, not something to ignore.
+/// Proxy options with no proxy address are a mistake, not something to ignore, unless
+/// they are the proxy server's (`server::Serve` takes those).
 fn no_proxy(cli: &Cli) -> Result<Option<Proxy>> {
-    if cli.proxy_type.is_some() && cli.listen {
-        bail!("no proxy server yet: -l with --proxy-type is not supported");
+    if crate::flags::proxy_server(cli) {
+        return Ok(None);
+    }
+    if cli.listen && cli.proxy_auth.is_some() {
+        bail!("--proxy-auth with -l needs --proxy-type: the proxy server");
     }
     for (set, flag) in [
         (cli.proxy_type.is_some(), "-X/--proxy-type"),
