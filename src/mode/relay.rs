@@ -293,8 +293,25 @@ impl Link {
             // Connected: the far socket is writable now.
             self.eps[FAR_R].connected();
         }
+        self.pump(now)?;
+        if self.pass_eofs(reg) {
+            return Ok(LinkState::Done);
+        }
+        let moved = self.up.total + self.down.total;
+        if moved != self.moved {
+            (self.moved, self.active_at) = (moved, now);
+        }
+        let idle_at = self.idle.map(|w| self.active_at + w);
+        if idle_at.is_some_and(|t| now >= t) {
+            return Ok(LinkState::Idle);
+        }
+        self.arm(reg, now)?;
+        Ok(LinkState::Alive(idle_at))
+    }
+
+    /// Both pumps: client → far side, far side → client.
+    fn pump(&mut self, now: Instant) -> io::Result<()> {
         let child = self.is_child();
-        let w = if child { FAR_W } else { FAR_R };
         let [c, fr, fw] = &mut self.eps;
         let far_w = if child { fw } else { &mut *fr };
         if !self.up_closed {
@@ -312,11 +329,14 @@ impl Link {
         }
         let [c, fr, _] = &mut self.eps;
         match self.down.progress(fr, c, now) {
-            Ok(_) => {}
-            Err(PumpError::Read(e)) | Err(PumpError::Write(e)) => return Err(e),
+            Ok(_) => Ok(()),
+            Err(PumpError::Read(e)) | Err(PumpError::Write(e)) => Err(e),
         }
+    }
 
-        // EOF from one side becomes FIN (or a closed pipe) to the other, once drained.
+    /// EOF from one side becomes FIN (or a closed pipe) to the other, once drained.
+    /// Returns true when the link is done.
+    fn pass_eofs(&mut self, reg: &Registry) -> bool {
         if self.up.finished() && !self.up_closed {
             self.up_closed = true;
             match &mut self.far {
@@ -332,40 +352,28 @@ impl Link {
             self.down_closed = true;
             self.client.shutdown_write();
         }
-        let done = match child {
+        match self.is_child() {
             // The child's output is all sent and it is gone (or the client is done).
             true => self.down_closed && (self.up_closed || self.child_exited),
             false => self.up_closed && self.down_closed,
-        };
-        if done {
-            return Ok(LinkState::Done);
         }
-        let moved = self.up.total + self.down.total;
-        if moved != self.moved {
-            (self.moved, self.active_at) = (moved, now);
-        }
-        let idle_at = self.idle.map(|w| self.active_at + w);
-        if idle_at.is_some_and(|t| now >= t) {
-            return Ok(LinkState::Idle);
-        }
+    }
 
+    /// Interest from the pumps' state.
+    fn arm(&mut self, reg: &Registry, now: Instant) -> io::Result<()> {
         let up_w = !self.up_closed && self.up.wants_write(now);
-        self.eps[CLIENT].set_interest(
-            reg,
-            interest(
-                !self.up_closed && self.up.wants_read(),
-                self.down.wants_write(now),
-            ),
-        )?;
-        if child {
+        let client_r = !self.up_closed && self.up.wants_read();
+        let client = interest(client_r, self.down.wants_write(now));
+        self.eps[CLIENT].set_interest(reg, client)?;
+        if self.is_child() {
             self.eps[FAR_R].set_interest(reg, interest(self.down.wants_read(), false))?;
             if !self.up_closed {
                 self.eps[FAR_W].set_interest(reg, interest(false, up_w))?;
             }
+            Ok(())
         } else {
-            self.eps[w].set_interest(reg, interest(self.down.wants_read(), up_w))?;
+            self.eps[FAR_R].set_interest(reg, interest(self.down.wants_read(), up_w))
         }
-        Ok(LinkState::Alive(idle_at))
     }
 
     /// A child still running sees its pipes close here, exits, and is reaped later
