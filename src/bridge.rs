@@ -49,6 +49,9 @@ pub struct Bridge {
     net_write_closed: bool,
     /// `--send-only`: /dev/null, where the peer's bytes go.
     _discard: Option<std::fs::File>,
+    /// What stdout is, and whether its reader has had its end of file.
+    stdout_kind: FdKind,
+    stdout_ended: bool,
 }
 
 impl Bridge {
@@ -97,6 +100,8 @@ impl Bridge {
             stdin_ep: Endpoint::new(stdio::STDIN, STDIN),
             stdout_ep: Endpoint::new(stdout_fd, STDOUT),
             _discard: discard,
+            stdout_kind,
+            stdout_ended: false,
             up,
             down,
             role,
@@ -268,6 +273,14 @@ impl Session for Bridge {
 
         // The peer closed and everything it sent is on stdout.
         if self.down.finished() {
+            // Its reader learns it at once (ssh's ProxyCommand waits for that end of
+            // file while its own stdin to us stays open).
+            if !self.stdout_ended {
+                self.stdout_ended = true;
+                // Out of epoll first: the descriptor is about to change.
+                self.stdout_ep.release(reg);
+                stdio::end_stdout(self.stdout_kind);
+            }
             let done = match self.role {
                 // nc: a listener is done when its client has left and stdin's buffer
                 // is empty; it does not wait for more stdin.
@@ -305,8 +318,10 @@ impl Session for Bridge {
             self.stdin_ep
                 .set_interest(reg, interest(self.up.wants_read(), false))?;
         }
-        self.stdout_ep
-            .set_interest(reg, interest(false, self.down.wants_write(now)))?;
+        if !self.stdout_ended {
+            self.stdout_ep
+                .set_interest(reg, interest(false, self.down.wants_write(now)))?;
+        }
         // After the peer's EOF, stay registered to hear a hang-up (see on_event): stdin
         // may never end (ssh's ProxyCommand pipe), but the peer is gone for good.
         let watch_hup = self.down.src_done() && !self.net_write_closed && !self.net.is_datagram();

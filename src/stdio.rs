@@ -60,6 +60,29 @@ pub fn is_open(fd: RawFd) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
 }
 
+/// Give stdout's reader its end of file (the peer has closed and all it sent is
+/// out): a socket gets shutdown(SHUT_WR); a pipe's write end is closed by putting
+/// /dev/null in its place (blocking again first: the pipe may be the shell's). Anything
+/// else (a terminal, a file) is left as it is.
+pub fn end_stdout(kind: FdKind) {
+    match kind {
+        // SAFETY: shutdown on our stdout socket.
+        FdKind::Socket => unsafe {
+            libc::shutdown(STDOUT, libc::SHUT_WR);
+        },
+        FdKind::Pipe => {
+            if let Ok(fl) = get_fl(STDOUT) {
+                let _ = set_fl(STDOUT, fl & !libc::O_NONBLOCK);
+            }
+            if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+                // SAFETY: dup2 onto our own stdout; `null` is closed after.
+                unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), STDOUT) };
+            }
+        }
+        _ => {}
+    }
+}
+
 fn get_fl(fd: RawFd) -> io::Result<libc::c_int> {
     // SAFETY: F_GETFL only reads flags.
     let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };

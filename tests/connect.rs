@@ -355,3 +355,17 @@ fn terminal_stdin_exits_once_the_peer_is_done() {
     assert_eq!(r.read_out_to_end(SECS5), b"bye\n");
     assert_eq!(r.code(SECS5), 0);
 }
+
+/// The peer closes while stdin stays open (ssh's ProxyCommand): stdout's reader gets
+/// its end of file at once, whatever rnc still has to send.
+#[test]
+fn peer_close_ends_stdout_while_stdin_stays_open() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let mut r = rnc(["127.0.0.1", &port]).spawn();
+    let (mut s, _) = l.accept().unwrap();
+    s.write_all(b"bye\n").unwrap();
+    drop(s);
+    assert_eq!(r.read_out_to_end(SECS5), b"bye\n");
+    assert!(r.running(), "stdin is still open: rnc goes on");
+}
