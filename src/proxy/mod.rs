@@ -3,7 +3,7 @@
 //! the bridge (or `-F`, or the `-z` check) gets the socket.
 
 mod http;
-mod md5;
+pub mod md5;
 pub mod server;
 mod socks;
 mod wire;
