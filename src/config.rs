@@ -280,6 +280,15 @@ impl Config {
         self.transport.is_datagram()
     }
 
+    /// The options every socket rnc makes gets (`-D` and the socket flags).
+    pub fn sock_opts(&self, reuse_port: bool) -> crate::net::SockOpts {
+        crate::net::SockOpts {
+            so_debug: self.so_debug,
+            tune: self.tune,
+            reuse_port,
+        }
+    }
+
     /// `-U`
     pub fn unix(&self) -> bool {
         self.transport.is_unix()

@@ -11,7 +11,7 @@ use crate::bridge::{Bridge, Role};
 use crate::config::Config;
 use crate::conn::{Conn, Peer};
 use crate::event_loop;
-use crate::net::{self, SockOpts, Source};
+use crate::net::{self, Source};
 use crate::unix::{self, SocketFile, UnixAddr};
 
 pub fn run(
@@ -153,11 +153,7 @@ pub fn connect_any(
     src: &Source,
     timeout: Option<Duration>,
 ) -> Result<TcpStream> {
-    let opts = SockOpts {
-        so_debug: cfg.so_debug,
-        tune: cfg.tune,
-        reuse_port: false,
-    };
+    let opts = cfg.sock_opts(false);
     let mut last = None;
     for (i, addr) in addrs.iter().enumerate() {
         match net::connect_one(addr, src, timeout, opts) {

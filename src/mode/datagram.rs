@@ -26,7 +26,7 @@ use crate::conn::{Conn, Peer};
 use crate::endpoint::{interest, Endpoint};
 use crate::event_loop::{self, earliest, Flow, Session};
 use crate::listener::permitted;
-use crate::net::{self, os_message, SockOpts};
+use crate::net::{self, os_message};
 use crate::pump::MAX_DATAGRAM;
 use crate::stdio;
 use crate::stdio_pair::StdinSource;
@@ -103,11 +103,7 @@ pub fn bind_udp(
     port: u16,
     reuse_port: bool,
 ) -> Result<Vec<UdpSocket>> {
-    let opts = SockOpts {
-        so_debug: cfg.so_debug,
-        tune: cfg.tune,
-        reuse_port,
-    };
+    let opts = cfg.sock_opts(reuse_port);
     let socks = net::udp_sockets(addr, port, cfg.family, cfg.numeric, opts)?;
     if cfg.verbose > 0 {
         for s in &socks {

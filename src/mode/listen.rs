@@ -13,7 +13,7 @@ use crate::config::{Config, IoRules};
 use crate::conn::{Conn, Peer};
 use crate::event_loop::{self, Flow, Session};
 use crate::listener::{Listener, Listeners};
-use crate::net::{self, SockOpts};
+use crate::net::{self};
 use crate::unix::{self, SocketFile, UnixAddr};
 
 pub use crate::token::FIRST_LISTENER;
@@ -35,11 +35,7 @@ pub fn bind(
     // Signals are caught before binding: one arriving later ends rnc through the
     // loop, which removes a socket file and restores stdio flags on the way out.
     event_loop::catch_signals()?;
-    let opts = SockOpts {
-        so_debug: cfg.so_debug,
-        tune: cfg.tune,
-        reuse_port: false,
-    };
+    let opts = cfg.sock_opts(false);
     let mut socket_file = None;
     let socks = if cfg.unix() {
         let path = UnixAddr::parse(addr.unwrap_or_default())?;

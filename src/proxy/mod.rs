@@ -15,7 +15,7 @@ use anyhow::{anyhow, bail, Result};
 
 use crate::cli::Cli;
 use crate::config::{parse_port, Config};
-use crate::net::{self, SockOpts, Source};
+use crate::net::{self, Source};
 use wire::Wire;
 
 /// The environment variable that gives `-P` its password without a terminal.
@@ -251,11 +251,7 @@ pub fn connect(cfg: &Config, p: &Proxy, host: &str, port: u16, src: &Source) -> 
 /// The TCP connection to the proxy itself; its failure reads as nc's connect failure.
 pub fn dial(cfg: &Config, p: &Proxy, src: &Source, end: Option<Instant>) -> Result<TcpStream> {
     let addrs = net::resolve(&p.host, p.port, cfg.family, cfg.numeric)?;
-    let opts = SockOpts {
-        so_debug: cfg.so_debug,
-        tune: cfg.tune,
-        reuse_port: false,
-    };
+    let opts = cfg.sock_opts(false);
     let mut last = None;
     for (i, addr) in addrs.iter().enumerate() {
         let left = end.map(|e| e.saturating_duration_since(Instant::now()));
