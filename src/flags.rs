@@ -182,7 +182,7 @@ const TLS_REFUSALS: &[(Col, &str)] = &[
 
 /// Flags of the one peer's bridge (connect, `-l`, `-u`, `-U`): what it does with the
 /// peer's bytes has no meaning for many clients or a port check.
-const BRIDGE_ONLY: &[Col] = &[KeepOpen, Scan, Echo, Chat, Broker, Relay, Exec];
+const BRIDGE_ONLY: &[Col] = &[KeepOpen, Scan, Echo, Chat, Broker, Relay, Exec, Proxy];
 
 /// Flags that read or shape stdin: nothing to do where stdin is not read.
 const NO_STDIN: &[Col] = &[Scan, Echo, Relay, Exec, Proxy];
@@ -619,7 +619,7 @@ pub const ROWS: &[Row] = &[
         ["--relay-ssl"],
         |c| c.relay_ssl,
         Listen,
-        [Connect, Listen, KeepOpen, Unix, Echo, Chat, Broker, Exec],
+        [Connect, Listen, KeepOpen, Unix, Echo, Chat, Broker, Exec, Proxy],
         Says::Line("--relay-ssl needs --relay"),
         [
             (Udp, "cannot use -u with --relay"),
@@ -663,7 +663,7 @@ pub const ROWS: &[Row] = &[
         ["-Z"],
         |c| c.dccp,
         Connect,
-        [Connect, Listen, KeepOpen, Udp, Unix, Scan, Echo, Chat, Broker, Relay, Exec],
+        [Connect, Listen, KeepOpen, Udp, Unix, Scan, Echo, Chat, Broker, Relay, Exec, Proxy],
         Says::Line("-Z: rnc has no DCCP transport (TCP, UDP and Unix sockets only)")
     ),
     row!(
@@ -828,7 +828,7 @@ pub const ROWS: &[Row] = &[
         ["--retry", "2s"],
         |c| c.retry.is_some(),
         Connect,
-        [Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec],
+        [Listen, KeepOpen, Echo, Chat, Broker, Relay, Exec, Proxy],
         Says::Line("--retry needs connect mode or -z")
     ),
     row!(
