@@ -5,8 +5,9 @@
 //! is the room's business (`room.rs`); echo is the one kind without a room.
 //!
 //! Flow control, for the kinds that fan out: nothing is ever dropped. While any
-//! client's queue (or stdout's) is longer than `HIGH_WATER`, no source is read (not the
-//! talkers, not stdin), so TCP pushes back on them. A client that takes no bytes for
+//! client's queue (or stdout's) is longer than `HIGH_WATER`, or all of them together
+//! hold more than `BUDGET`, no source is read (not the talkers, not stdin), so TCP
+//! pushes back on them. A client that takes no bytes for
 //! `--stall-timeout` while bytes wait for it is disconnected, and the room goes on.
 //! An echo client whose echo is not read is simply not read either (at most one read,
 //! `ECHO_READ`, is held for it), so TCP pushes back on it alone.
