@@ -250,7 +250,6 @@ impl Session for Bridge {
         if let Some(code) = self.pump(now)? {
             return Ok(Flow::Exit(code));
         }
-
         // -W: the reads ran out; nc.openbsd stops reading stdin too.
         if self.down.read_limit_hit() {
             self.up.stop_reading();
@@ -260,8 +259,24 @@ impl Session for Bridge {
             self.send_fin();
             return Ok(Flow::Exit(0));
         }
-        // stdin at EOF and all of it sent: FIN only with -N/-q (nc.openbsd sends none
-        // by default; the peer may still answer).
+        self.stdin_ended(now);
+        if self.peer_done(reg) {
+            return Ok(Flow::Exit(0));
+        }
+        match self.timers(now) {
+            Err(()) => Ok(Flow::Exit(0)),
+            Ok(deadline) => {
+                self.arm(reg, now)?;
+                Ok(Flow::Wait(deadline))
+            }
+        }
+    }
+}
+
+impl Bridge {
+    /// stdin at EOF and all of it sent: FIN only with -N/-q (nc.openbsd sends none by
+    /// default; the peer may still answer).
+    fn stdin_ended(&mut self, now: Instant) {
         if self.up.finished() && !self.rules.no_stdin {
             if self.eof_at.is_none() {
                 self.eof_at = Some(now);
@@ -270,36 +285,40 @@ impl Session for Bridge {
                 self.send_fin();
             }
         }
+    }
 
-        // The peer closed and everything it sent is on stdout.
-        if self.down.finished() {
-            // Its reader learns it at once (ssh's ProxyCommand waits for that end of
-            // file while its own stdin to us stays open).
-            if !self.stdout_ended {
-                self.stdout_ended = true;
-                // Out of epoll first: the descriptor is about to change.
-                self.stdout_ep.release(reg);
-                stdio::end_stdout(self.stdout_kind);
-            }
-            let done = match self.role {
-                // nc: a listener is done when its client has left and stdin's buffer
-                // is empty; it does not wait for more stdin.
-                Role::Listen => self.up.is_empty() || self.net_write_closed,
-                // Connect: keep sending stdin until it ends (the peer may have only
-                // half-closed), unless stdin is a terminal, where nobody is piping
-                // "the rest" in.
-                Role::Connect => self.up.finished() || self.stdin_tty || self.net_write_closed,
-            };
-            if done {
-                return Ok(Flow::Exit(0));
-            }
+    /// The peer closed and everything it sent is on stdout: stdout's reader gets its
+    /// end of file, and the session is over once nc's rule says so.
+    fn peer_done(&mut self, reg: &Registry) -> bool {
+        if !self.down.finished() {
+            return false;
         }
+        // Its reader learns it at once (ssh's ProxyCommand waits for that end of file
+        // while its own stdin to us stays open).
+        if !self.stdout_ended {
+            self.stdout_ended = true;
+            // Out of epoll first: the descriptor is about to change.
+            self.stdout_ep.release(reg);
+            stdio::end_stdout(self.stdout_kind);
+        }
+        match self.role {
+            // nc: a listener is done when its client has left and stdin's buffer is
+            // empty; it does not wait for more stdin.
+            Role::Listen => self.up.is_empty() || self.net_write_closed,
+            // Connect: keep sending stdin until it ends (the peer may have only
+            // half-closed), unless stdin is a terminal, where nobody is piping "the
+            // rest" in.
+            Role::Connect => self.up.finished() || self.stdin_tty || self.net_write_closed,
+        }
+    }
 
+    /// -i's pause, -q and -w: the next instant to wake, or `Err` when one has run out.
+    fn timers(&self, now: Instant) -> Result<Option<Instant>, ()> {
         let mut deadline = self.up.deadline(now);
         // -q: quit this long after stdin's EOF, whatever the peer does.
         if let (Some(q), Some(at)) = (self.rules.quit_after_eof, self.eof_at) {
             if now >= at + q {
-                return Ok(Flow::Exit(0));
+                return Err(());
             }
             deadline = earliest(deadline, Some(at + q));
         }
@@ -308,11 +327,15 @@ impl Session for Bridge {
         if let Some(w) = self.rules.idle_timeout {
             let at = self.last_active + w.max(Duration::from_millis(1));
             if now >= at {
-                return Ok(Flow::Exit(0));
+                return Err(());
             }
             deadline = earliest(deadline, Some(at));
         }
+        Ok(deadline)
+    }
 
+    /// Interest from the pumps' state.
+    fn arm(&mut self, reg: &Registry, now: Instant) -> Result<()> {
         let net_write = !self.net_write_closed && self.up.wants_write(now);
         if !self.rules.no_stdin {
             self.stdin_ep
@@ -329,6 +352,6 @@ impl Session for Bridge {
             reg,
             interest(self.down.wants_read() || watch_hup, net_write),
         )?;
-        Ok(Flow::Wait(deadline))
+        Ok(())
     }
 }

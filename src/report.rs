@@ -46,7 +46,8 @@ pub fn clear_status() {
     }
 }
 
-/// `say!(...)`: a line on stderr, as `eprintln!` but never panicking.
+/// `say!(...)`: a line on stderr, as the standard library's stderr macro writes one,
+/// but never panicking.
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {
