@@ -32,7 +32,7 @@ pub fn run(cfg: &Config, addr: Option<&str>, port: u16, kind: Option<ServeKind>)
         max_conns: cfg.max_conns,
         io: cfg.io.clone(),
         stall: cfg.stall_timeout,
-        idle: cfg.wait,
+        idle: cfg.io.idle_timeout,
     };
     let mut hub = Hub::new(doors, kind, opts);
     event_loop::run(&mut hub)

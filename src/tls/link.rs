@@ -18,7 +18,7 @@ use std::time::Instant;
 use rustls::{ClientConnection, CommonState, Connection};
 use socket2::Socket;
 
-use super::{cert, settings, verify};
+use super::{cert, verify};
 use crate::conn::Peer;
 use crate::endpoint::Endpoint;
 use crate::net::os_message;
@@ -89,10 +89,6 @@ impl Failure {
             Failure::TimedOut => "timed out".into(),
         }
     }
-}
-
-pub(super) fn verbose() -> u8 {
-    settings().map_or(0, |s| s.verbose)
 }
 
 /// `TLS 1.3, TLS_AES_256_GCM_SHA384, ALPN h2, peer CN=x (SHA-256 ...)`: the `-v` line.
@@ -258,7 +254,7 @@ impl Link {
                     return Ok(moved);
                 }
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    if verbose() > 0 {
+                    if crate::report::verbose() > 0 {
                         crate::say!(
                             "rnc: tls: {} closed without close_notify: what it sent may be truncated",
                             self.who
@@ -334,7 +330,7 @@ impl Link {
                 }
                 if self.phase == Phase::Handshaking && !self.tls.is_handshaking() {
                     self.phase = Phase::Open;
-                    if verbose() > 0 {
+                    if crate::report::verbose() > 0 {
                         crate::say!("rnc: tls: {}: {}", self.who, summary(&self.tls));
                     }
                 }

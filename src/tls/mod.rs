@@ -63,7 +63,6 @@ struct Settings {
     relay: Option<Arc<ClientConfig>>,
     servername: Option<String>,
     wait: Duration,
-    verbose: u8,
     /// A listener without -k: one client, whose failed handshake ends rnc.
     once: bool,
 }
@@ -101,7 +100,6 @@ pub fn install(cfg: &Config) -> Result<()> {
         relay,
         servername: opts.servername.clone(),
         wait: cfg.wait.unwrap_or(HANDSHAKE_TIMEOUT),
-        verbose: cfg.verbose,
         once: matches!(cfg.mode, Mode::Listen { many: false, .. }),
     });
     Ok(())
@@ -167,7 +165,7 @@ pub fn connect(conn: Conn, host: &str, what: &str) -> Result<Conn> {
     let deadline = Instant::now() + s.wait;
     link::handshake(&sock, &mut tls, deadline)
         .map_err(|e| anyhow!("tls handshake with {what} failed: {e}"))?;
-    if s.verbose > 0 {
+    if crate::report::verbose() > 0 {
         crate::say!("rnc: tls: {}", link::summary(&tls));
     }
     set::established(sock.into(), tls.into())

@@ -16,7 +16,7 @@ use mio::{Interest, Registry, Token};
 use rustls::{ClientConnection, Connection, ServerConfig, ServerConnection};
 use socket2::Socket;
 
-use super::link::{verbose, Failure, Link, Phase, APP, CHUNK, NET};
+use super::link::{Failure, Link, Phase, APP, CHUNK, NET};
 use super::settings;
 use crate::conn::{Conn, Peer};
 use crate::endpoint::Endpoint;
@@ -177,7 +177,7 @@ pub fn accept(net: OwnedFd, peer: Peer, cfg: Arc<ServerConfig>) {
     }
     let who = peer.describe(true);
     let fail = |e: &dyn std::fmt::Display| {
-        if verbose() > 0 {
+        if crate::report::verbose() > 0 {
             crate::say!("rnc: tls handshake with {who} failed: {e}");
         }
     };
@@ -397,7 +397,7 @@ impl LinkSet {
             ));
             return;
         }
-        if verbose() > 0 || (client_side && !during) {
+        if crate::report::verbose() > 0 || (client_side && !during) {
             match during {
                 true => crate::say!("rnc: tls handshake with {} failed: {}", l.who, f.describe()),
                 false => crate::say!("rnc: tls: {}: {}", l.who, f.describe()),
