@@ -10,13 +10,6 @@ use crate::util::*;
 
 const SHORT: Duration = Duration::from_millis(300);
 
-fn client(args: &[&str], port: u16) -> Rnc {
-    let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    a.push("127.0.0.1".into());
-    a.push(port.to_string());
-    rnc(a).spawn()
-}
-
 #[test]
 fn stdin_eof_sends_no_fin_by_default_and_waits_for_the_peer() {
     let (l, port) = peer_listener();
@@ -328,23 +321,10 @@ fn sigint_exits_130() {
 fn terminal_stdin_exits_once_the_peer_is_done() {
     // stdin is a terminal (a pty here): nobody pipes "the rest" in after the peer
     // closes, so rnc exits as soon as the peer's data is on stdout.
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty fills two descriptors; null name/termios/winsize are allowed.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        eprintln!("no pty here; skipped");
+    let Some((_master, slave)) = pty() else {
+        eprintln!("SKIP: no pty here");
         return;
-    }
-    // SAFETY: fresh descriptors we own.
-    let (_master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    };
     let (l, port) = peer_listener();
     let mut r = rnc(["127.0.0.1", &port.to_string()])
         .stdin(File::from(slave))

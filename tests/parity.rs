@@ -8,13 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-fn client(args: &[&str], port: u16) -> Rnc {
-    let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    a.push("127.0.0.1".into());
-    a.push(port.to_string());
-    rnc(a).spawn()
-}
-
 #[test]
 fn telnet_answers_do_with_wont_and_will_with_dont_and_passes_the_bytes() {
     let (l, port) = peer_listener();

@@ -629,3 +629,37 @@ impl Drop for TmpDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// `rnc ARGS... 127.0.0.1 PORT`: a connect-mode rnc.
+pub fn client(args: &[&str], port: u16) -> Rnc {
+    let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    a.push("127.0.0.1".into());
+    a.push(port.to_string());
+    rnc(a).spawn()
+}
+
+/// A pty pair: (master, slave), or None where there is none.
+pub fn pty() -> Option<(std::fs::File, std::os::fd::OwnedFd)> {
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills two descriptors; null name/termios/winsize are allowed.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: fresh descriptors we own.
+    unsafe {
+        use std::os::fd::FromRawFd;
+        Some((
+            std::fs::File::from_raw_fd(master),
+            std::os::fd::OwnedFd::from_raw_fd(slave),
+        ))
+    }
+}

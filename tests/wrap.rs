@@ -4,7 +4,6 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -418,26 +417,6 @@ fn a_full_disk_stops_the_log_and_loses_no_socket_data() {
 }
 
 // ---- --progress ----
-
-/// A pty pair: (master, slave), or None where there is none.
-fn pty() -> Option<(File, OwnedFd)> {
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty fills two descriptors; null name/termios/winsize are allowed.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: fresh descriptors we own.
-    unsafe { Some((File::from_raw_fd(master), OwnedFd::from_raw_fd(slave))) }
-}
 
 /// Everything rnc writes on its terminal stderr until it exits, and its exit code.
 fn run_on_pty(args: &[&str], stdin: File) -> Option<(Vec<u8>, i32, Duration)> {
