@@ -869,7 +869,9 @@ pub struct Cli {
     /// IANA names (TLS_AES_128_GCM_SHA256) or OpenSSL names
     /// (ECDHE-RSA-AES128-GCM-SHA256). OpenSSL keywords (ALL, HIGH, !aNULL,
     /// @STRENGTH...) are accepted and add nothing. Default: every suite
-    /// rustls has, all with forward secrecy and AEAD.
+    /// rustls has, all with forward secrecy and AEAD. Whatever the list,
+    /// AES-128-GCM comes first, then AES-256-GCM, then ChaCha20, and a
+    /// listener chooses by that order rather than the client's.
     ///
     /// As ncat --ssl-ciphers, with only the suites rustls implements.
     #[arg(

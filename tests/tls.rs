@@ -584,6 +584,21 @@ fn plain_client_on_a_tls_k_listener_fails_alone() {
     assert!(r.running());
 }
 
+/// Python's OpenSSL client lists AES-256 first; rnc's listener chooses AES-128 by its
+/// own order, and resumes a session from its stateless ticket.
+#[test]
+fn a_listener_prefers_aes_128_and_resumes_sessions() {
+    if !have("python3") {
+        return;
+    }
+    let (_r, port) = server(&["--ssl", "--echo"]);
+    let mut py = Py::start(&["client", "resume", "--port", &p(port)]);
+    for resumed in ["no", "yes"] {
+        assert_eq!(py.line("cipher", SECS10), "TLS_AES_128_GCM_SHA256");
+        assert_eq!(py.line("resumed", SECS10), resumed);
+    }
+}
+
 #[test]
 fn echo_chat_and_relay_over_tls() {
     if !have("python3") {

@@ -11,6 +11,8 @@ then runs the action:
   both N      send N pseudo-random bytes while reading everything; print
               "sent SHA256" and "recv SHA256 LEN"
   plainclose  send "hi" and close the socket without close_notify
+  resume      (client, against an echo server) connect twice, the second time with
+              the first session; print "cipher NAME" and "resumed no|yes" for each
 Every socket operation has a timeout; errors print "error ..." and exit 1.
 """
 
@@ -137,6 +139,26 @@ def act(conn, args):
         conn.unwrap()
     elif args.action == "both":
         both(conn, int(args.arg), args.timeout)
+    elif args.action == "resume":
+        session = None
+        for word in ("one\n", "two\n"):
+            if session:
+                raw = socket.create_connection(("127.0.0.1", args.port), timeout=args.timeout)
+                conn = conn.context.wrap_socket(raw, server_hostname=args.sni, session=session)
+            conn.sendall(word.encode())
+            got = b""
+            # The echo comes after the server's session tickets: once it is here, the
+            # session can be resumed.
+            while len(got) < len(word):
+                b = conn.recv(64)
+                if not b:
+                    break
+                got += b
+            out("cipher", conn.cipher()[0])
+            out("resumed", "yes" if conn.session_reused else "no")
+            session = conn.session
+            conn.unwrap()
+            conn.close()
     elif args.action == "plainclose":
         conn.sendall(b"hi\n")
         # SSLSocket.shutdown drops the TLS state first: a FIN with no close_notify.

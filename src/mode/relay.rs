@@ -140,7 +140,6 @@ impl Link {
         rules: &LinkRules,
     ) -> Result<Link> {
         let wait = rules.wait;
-        client.set_nonblocking()?;
         let (far, connecting, far_kind) = match target {
             Target::Proxy(serve) => return Ok(Link::shaking(tokens, client, peer, serve, rules)),
             Target::Tcp { addr, host } => {

@@ -55,10 +55,6 @@ impl Doors for StreamDoors {
     fn accept(&mut self, now: Instant, max: usize) -> Result<Vec<Arrival>> {
         let mut out = Vec::new();
         for (sock, peer) in self.listeners.accept(now, max)? {
-            // A client that is gone already fails this; it is simply not served.
-            if sock.set_nonblocking().is_err() {
-                continue;
-            }
             // Lines go out as soon as they are queued: no Nagle delay behind an ACK.
             if let conn::Conn::Tcp(s) = &sock {
                 let _ = s.set_nodelay(true);

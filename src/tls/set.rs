@@ -61,11 +61,11 @@ thread_local! {
     static SET: RefCell<LinkSet> = RefCell::new(LinkSet::default());
 }
 
+/// Both ends non-blocking from the start (no fcntl for each).
 fn pair() -> io::Result<(UnixStream, UnixStream)> {
-    let (a, b) = UnixStream::pair()?;
-    a.set_nonblocking(true)?;
-    b.set_nonblocking(true)?;
-    Ok((a, b))
+    let ty = socket2::Type::STREAM.nonblocking().cloexec();
+    let (a, b) = Socket::pair(socket2::Domain::UNIX, ty, None)?;
+    Ok((a.into(), b.into()))
 }
 
 /// A new link on `net`. With `peer` (a listener's client) the mode's end waits for
@@ -82,12 +82,9 @@ fn add(
     // rustls's own limit (64 KiB) would take part of a chunk; `send` bounds what it
     // holds instead (one chunk, only when the last is out).
     tls.set_buffer_limit(None);
+    // Non-blocking already: accepted so, or made so by `established` or the relay.
     let net = Socket::from(net);
-    net.set_nonblocking(true)?;
-    let origin = (
-        theirs.as_raw_fd(),
-        net.local_addr().ok().and_then(|a| a.as_socket()),
-    );
+    let origin = theirs.as_raw_fd();
     let (handoff, give) = match peer {
         Some(p) => (Some((theirs, p)), None),
         None => (None, Some(theirs)),
@@ -139,8 +136,10 @@ fn add(
 
 /// A connection whose handshake is done (connect mode): returns the mode's end.
 pub fn established(net: OwnedFd, tls: Connection) -> io::Result<UnixStream> {
+    let net = Socket::from(net);
+    net.set_nonblocking(true)?;
     let theirs = add(
-        net,
+        net.into(),
         tls,
         Phase::Open,
         "the server".into(),
@@ -257,8 +256,8 @@ pub fn local_addr(fd: i32) -> Option<SocketAddr> {
     SET.with_borrow(|set| {
         set.links
             .values()
-            .find(|l| l.theirs.0 == fd)
-            .and_then(|l| l.theirs.1)
+            .find(|l| l.theirs == fd)
+            .and_then(|l| l.net.local_addr().ok()?.as_socket())
     })
 }
 
