@@ -764,7 +764,7 @@ def cargo_build(args, what):
     p = subprocess.Popen(argv, cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
                          stdout=sys.stderr, stderr=sys.stderr)
     try:
-        rc = p.wait(timeout=args.build_timeout)
+        rc = p.wait(timeout=getattr(args, "build_timeout", 1800.0))
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait()
@@ -788,13 +788,20 @@ def ensure_rnc(args):
 def ensure_load(args):
     """(path, "") to the load client, built when missing or older than its source
     (or with --build); (None, why) when there is none."""
-    given = getattr(args, "load", None)
-    path = os.path.abspath(given) if given else os.path.join(REPO_ROOT, DEFAULT_LOAD)
-    src = os.path.join(BENCH_DIR, "load.rs")
+    return ensure_example(args, "load", getattr(args, "load", None))
+
+
+def ensure_example(args, name, given=None):
+    """(path, "") to the bench client bench/NAME.rs (cargo example NAME), built when
+    missing or older than its source (or with --build); (None, why) when there is
+    none."""
+    default = os.path.join(REPO_ROOT, "target", "release", "examples", name)
+    path = os.path.abspath(given) if given else default
+    src = os.path.join(BENCH_DIR, name + ".rs")
     stale = not os.path.exists(path) or (
         os.path.exists(src) and os.path.getmtime(src) > os.path.getmtime(path))
-    if args.build or (given is None and stale):
-        why = cargo_build(args, ["--example", "load"])
+    if getattr(args, "build", False) or (given is None and stale):
+        why = cargo_build(args, ["--example", name])
         if why:
             return None, why
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
