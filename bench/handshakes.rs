@@ -9,9 +9,10 @@
 //! it. New connections start until `--time` seconds have passed; those in flight then
 //! finish (each within `--conn-timeout` seconds).
 //!
-//! Without `--resume` every handshake is a full one. With it the client keeps the
-//! server's session tickets and offers one on its next connection; the line counts
-//! how many handshakes the server actually resumed.
+//! Without `--resume` every handshake is a full one. With it each of the `--parallel`
+//! slots is one client that reconnects: it keeps the server's session tickets (in its
+//! own store, so that no slot goes without) and offers one on its next connection; the
+//! line counts how many handshakes the server actually resumed.
 //!
 //! The client checks no certificate and no signature: it measures the server, and on a
 //! machine with few CPUs it must cost less than the server it loads. It is a benchmark
@@ -228,7 +229,7 @@ impl Tally {
 
 fn run(a: &Args) -> io::Result<String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], a.port));
-    let cfg = config(a.resume);
+    let cfgs: Vec<Arc<ClientConfig>> = (0..a.parallel).map(|_| config(a.resume)).collect();
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
     let mut slots: Vec<Option<Conn>> = (0..a.parallel).map(|_| None).collect();
@@ -248,7 +249,7 @@ fn run(a: &Args) -> io::Result<String> {
                 tally.count(Outcome::Failed("timed out".into()));
             }
             if slot.is_none() && now < stop_new {
-                let mut c = Conn::open(addr, &cfg)?;
+                let mut c = Conn::open(addr, &cfgs[i])?;
                 let both = Interest::READABLE | Interest::WRITABLE;
                 poll.registry().register(&mut c.sock, Token(i), both)?;
                 *slot = Some(c);

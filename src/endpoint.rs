@@ -94,6 +94,14 @@ impl Endpoint {
     pub fn release(&mut self, reg: &Registry) {
         let _ = self.set_interest(reg, None);
     }
+
+    /// The fd is closed next, by its owner: the close takes it out of epoll, so a
+    /// deregistration would be a syscall for nothing. That holds because the close is
+    /// the last reference to the socket: rnc never duplicates one, and every socket is
+    /// close-on-exec, so no child holds a copy. Used where clients come and go.
+    pub fn closing(&mut self) {
+        self.registered = None;
+    }
 }
 
 /// READABLE if `r`, WRITABLE if `w`; `None` when neither (mio has no empty interest).

@@ -394,7 +394,7 @@ impl<D: Doors> Hub<D> {
     }
 
     /// Close the clients that went this step.
-    fn close_gone(&mut self, reg: &Registry) {
+    fn close_gone(&mut self) {
         for (t, why) in std::mem::take(&mut self.gone) {
             let Some(mut c) = self.clients.remove(&t) else {
                 continue;
@@ -406,7 +406,8 @@ impl<D: Doors> Hub<D> {
                 }
             }
             say_leave(&c, &why, crate::report::verbose(), self.opts.stall);
-            c.ep.release(reg);
+            // `c` is dropped at the end of this turn, which closes its socket.
+            c.ep.closing();
             if let Some((id, _)) = self.tokens.owner(t) {
                 self.tokens.give_back(id);
             }
@@ -617,14 +618,14 @@ impl<D: Doors> Session for Hub<D> {
             if self.gone.is_empty() {
                 break;
             }
-            self.close_gone(reg);
+            self.close_gone();
         }
         if let Some(code) = self.flush_stdout()? {
             return Ok(Flow::Exit(code));
         }
         self.send_fins();
         let next = self.timeouts(now);
-        self.close_gone(reg);
+        self.close_gone();
         self.deliver(now);
         let quit = self.quit_at();
         if quit.is_some_and(|q| now >= q) {

@@ -203,7 +203,10 @@ impl Link {
     fn flush(&mut self) -> Result<bool, Failure> {
         let mut moved = false;
         while self.tls.wants_write() && self.eps[NET].writable {
-            match self.tls.write_tls(&mut &self.net) {
+            // The last records (close_notify behind them) are corked: the FIN goes in
+            // the same segment, one packet for the peer to take instead of two.
+            let more = self.app_eof && !self.fin_sent;
+            match self.tls.write_tls(&mut Corked(&self.net, more)) {
                 Ok(_) => moved = true,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.eps[NET].blocked_write(),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -405,5 +408,33 @@ impl Link {
             Err(_) => self.app_closed(),
         }
         Ok(true)
+    }
+}
+
+/// The socket as rustls writes to it, with MSG_MORE when the FIN follows at once
+/// (shutdown sends what was held back).
+struct Corked<'a>(&'a Socket, bool);
+
+impl Corked<'_> {
+    fn flags(&self) -> libc::c_int {
+        if self.1 {
+            libc::MSG_MORE
+        } else {
+            0
+        }
+    }
+}
+
+impl Write for Corked<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.send_with_flags(buf, self.flags())
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.send_vectored_with_flags(bufs, self.flags())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }

@@ -314,7 +314,7 @@ impl LinkSet {
             .copied()
             .collect();
         for id in late {
-            self.end(reg, id, Some(Failure::TimedOut));
+            self.end(id, Some(Failure::TimedOut));
         }
         let draining = self.draining.is_some();
         for id in std::mem::take(&mut self.dirty) {
@@ -334,8 +334,8 @@ impl LinkSet {
             }
             match res {
                 Ok(true) => {}
-                Ok(false) => self.end(reg, id, None),
-                Err(f) => self.end(reg, id, Some(f)),
+                Ok(false) => self.end(id, None),
+                Err(f) => self.end(id, Some(f)),
             }
         }
         // Something for the session's accept: look again at once.
@@ -375,13 +375,14 @@ impl LinkSet {
             .is_some_and(|(id, _)| *id < self.in_order(now).0)
     }
 
-    fn end(&mut self, reg: &Registry, id: usize, why: Option<Failure>) {
+    fn end(&mut self, id: usize, why: Option<Failure>) {
         self.timed.remove(&id);
         let Some(mut l) = self.links.remove(&id) else {
             return;
         };
+        // `l` (its socket and app end) is dropped when this returns.
         for ep in &mut l.eps {
-            ep.release(reg);
+            ep.closing();
         }
         let Some(f) = why else { return };
         // A listener's client failing is its own business (-v); a server rnc chose to
