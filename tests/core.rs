@@ -234,3 +234,21 @@ fn keep_open_answers_every_clients_fin_with_its_own() {
     }
     r.wait_err_count("Connection closed on", 50, SECS10);
 }
+
+/// rnc's stdin and stdout pipes grow to 1 MiB (fewer wakeups of the program at the
+/// other end).
+#[test]
+fn stdio_pipes_grow_to_a_mebibyte() {
+    use std::os::fd::AsRawFd;
+    let pipe_size = |r: &Rnc| {
+        let fd = r.stdin.as_ref().unwrap().as_raw_fd();
+        // SAFETY: F_GETPIPE_SZ only reads the size of our end of rnc's stdin pipe.
+        unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) }
+    };
+    let (r, _) = listener(&[]);
+    let end = Instant::now() + SECS5;
+    while pipe_size(&r) != 1 << 20 && Instant::now() < end {
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(pipe_size(&r), 1 << 20);
+}
