@@ -43,7 +43,9 @@ impl Listener {
             Listener::Tcp(l) => accept_tcp(l).map(|(s, a)| (Conn::Tcp(s), Peer::Inet(a))),
             Listener::Unix(l, path) => {
                 let (s, a) = l.accept()?;
-                s.set_nonblocking(true)?;
+                // Should it fail, this client is dropped like one that left early.
+                s.set_nonblocking(true)
+                    .map_err(|_| io::Error::from(io::ErrorKind::ConnectionAborted))?;
                 let peer = match a.is_unnamed() {
                     true => path.clone(),
                     false => crate::unix::describe(&a),
