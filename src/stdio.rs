@@ -88,9 +88,8 @@ pub fn end_stdout(kind: FdKind) {
 const WIDE_PIPE: libc::c_int = 1 << 20;
 
 /// A pipe on stdin or stdout holds up to 1 MiB instead of the default 64 KiB, so the
-/// program at its other end is woken once per MiB instead of once per 64 KiB (about 25%
-/// more throughput through `rnc | wc` with TLS). The kernel takes the pages only as
-/// they fill. Never shrinks a pipe; where the user's pipe limits refuse, the pipe
+/// program at its other end is woken once per MiB instead of once per 64 KiB. The
+/// kernel takes the pages only as they fill. Never shrinks a pipe; where the user's pipe limits refuse, the pipe
 /// stays as it is.
 pub fn widen_pipes(fds: &[RawFd]) {
     for &fd in fds {

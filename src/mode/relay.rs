@@ -293,7 +293,7 @@ impl Link {
             self.eps[FAR_R].connected();
         }
         self.pump(now)?;
-        if self.pass_eofs(reg) {
+        if self.pass_eofs() {
             return Ok(LinkState::Done);
         }
         let moved = self.up.total + self.down.total;
@@ -335,14 +335,14 @@ impl Link {
 
     /// EOF from one side becomes FIN (or a closed pipe) to the other, once drained.
     /// Returns true when the link is done.
-    fn pass_eofs(&mut self, reg: &Registry) -> bool {
+    fn pass_eofs(&mut self) -> bool {
         if self.up.finished() && !self.up_closed {
             self.up_closed = true;
             match &mut self.far {
                 Far::None => {}
                 Far::Sock(s) => s.shutdown_write(),
                 Far::Child { stdin, .. } => {
-                    self.eps[FAR_W].release(reg);
+                    self.eps[FAR_W].closing();
                     drop(stdin.take());
                 }
             }
@@ -376,12 +376,11 @@ impl Link {
     }
 
     /// A child still running sees its pipes close here, exits, and is reaped later
-    /// (the registry in `child` keeps it until then).
-    fn close(mut self, reg: &Registry) {
+    /// (the registry in `child` keeps it until then). Dropping the link closes its
+    /// descriptors, and the closes take them out of epoll.
+    fn close(mut self) {
         for ep in &mut self.eps {
-            if ep.fd >= 0 {
-                ep.release(reg);
-            }
+            ep.closing();
         }
     }
 }
@@ -567,7 +566,7 @@ impl Relay {
                     crate::say!("rnc: client {}: {}", l.peer.describe(true), os_message(&e));
                 }
             }
-            l.close(reg);
+            l.close();
             if let Some(li) = &mut self.listeners {
                 li.resume();
             }
