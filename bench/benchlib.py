@@ -772,6 +772,13 @@ def cargo_build(args, what):
     return None if rc == 0 else "%s failed (exit %d)" % (" ".join(argv), rc)
 
 
+def executable(path):
+    """(path, "") when it is an executable file, else (None, why)."""
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        return None, "no executable at %s" % display_path(path)
+    return path, ""
+
+
 def ensure_rnc(args):
     """(path, "") to the rnc binary, building it when the default one is missing;
     (None, why) when there is none."""
@@ -780,9 +787,7 @@ def ensure_rnc(args):
         why = cargo_build(args, [])
         if why:
             return None, why
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        return None, "no executable at %s" % display_path(path)
-    return path, ""
+    return executable(path)
 
 
 def ensure_load(args):
@@ -804,9 +809,7 @@ def ensure_example(args, name, given=None):
         why = cargo_build(args, ["--example", name])
         if why:
             return None, why
-    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        return None, "no executable at %s" % display_path(path)
-    return path, ""
+    return executable(path)
 
 
 def parse_kv(line):

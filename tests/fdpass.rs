@@ -10,31 +10,14 @@ use crate::util::*;
 /// One descriptor received with SCM_RIGHTS (the socket's read timeout bounds the wait).
 fn recv_fd(s: &UnixStream) -> Option<OwnedFd> {
     let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    let mut control = [0u8; 64];
-    // SAFETY: plain data; pointers outlive recvmsg.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = control.len() as _;
-    // SAFETY: valid socket and msghdr.
-    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, 0) };
-    if n <= 0 {
+    let (n, cmsgs) = recv_msg(s.as_raw_fd(), &mut byte).ok()?;
+    let (_, kind, data) = cmsgs.first()?;
+    if n == 0 || *kind != libc::SCM_RIGHTS {
         return None;
     }
-    // SAFETY: the kernel filled msg; CMSG_* walk within it.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        if c.is_null() || (*c).cmsg_type != libc::SCM_RIGHTS {
-            return None;
-        }
-        let fd: RawFd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-        Some(OwnedFd::from_raw_fd(fd))
-    }
+    let fd = RawFd::from_ne_bytes(data.get(..4)?.try_into().ok()?);
+    // SAFETY: the descriptor just arrived with SCM_RIGHTS and nothing else owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn passes_a_working_socket(extra: &[&str], port: u16, l: &std::net::TcpListener) {

@@ -28,37 +28,19 @@ fn get_int(fd: RawFd, level: i32, name: i32) -> i32 {
 /// One datagram and the (level, type, value) of each int control message with it.
 fn recv_with_cmsgs(s: &UdpSocket) -> (Vec<u8>, Vec<(i32, i32, i32)>) {
     let mut buf = [0u8; 2048];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let mut control = [0u8; 256];
-    // SAFETY: plain data; every pointer outlives recvmsg.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = control.len() as _;
-    // SAFETY: valid socket and msghdr (the socket's read timeout bounds the wait).
-    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, 0) };
-    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
-    let mut out = Vec::new();
-    // SAFETY: walking the control messages the kernel wrote, within msg_controllen.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            let data = libc::CMSG_DATA(c);
+    let (n, cmsgs) = recv_msg(s.as_raw_fd(), &mut buf).unwrap_or_else(|e| panic!("recvmsg: {e}"));
+    let ints = cmsgs
+        .into_iter()
+        .map(|(level, kind, data)| {
             // IP_TOS arrives as one byte; the others as an int.
-            let v = if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_TOS {
-                i32::from(*data)
-            } else {
-                std::ptr::read_unaligned(data.cast::<i32>())
+            let v = match (level, kind) {
+                (libc::IPPROTO_IP, libc::IP_TOS) => i32::from(data[0]),
+                _ => i32::from_ne_bytes(data[..4].try_into().unwrap()),
             };
-            out.push(((*c).cmsg_level, (*c).cmsg_type, v));
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
-    (buf[..n as usize].to_vec(), out)
+            (level, kind, v)
+        })
+        .collect();
+    (buf[..n].to_vec(), ints)
 }
 
 fn udp_peer(addr: &str) -> (UdpSocket, u16) {

@@ -663,3 +663,39 @@ pub fn pty() -> Option<(std::fs::File, std::os::fd::OwnedFd)> {
         ))
     }
 }
+
+/// A control message: (level, type, data).
+pub type Cmsg = (i32, i32, Vec<u8>);
+
+/// One recvmsg on `fd` into `buf` (the socket's read timeout bounds the wait): the
+/// bytes received, and the control messages with them.
+pub fn recv_msg(fd: std::os::fd::RawFd, buf: &mut [u8]) -> std::io::Result<(usize, Vec<Cmsg>)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut control = [0u8; 256];
+    // SAFETY: plain data; every pointer outlives recvmsg.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = control.len() as _;
+    // SAFETY: a valid descriptor and msghdr.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut cmsgs = Vec::new();
+    // SAFETY: walking the control messages the kernel wrote, within msg_controllen.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            let len = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+            let data = std::slice::from_raw_parts(libc::CMSG_DATA(c), len).to_vec();
+            cmsgs.push(((*c).cmsg_level, (*c).cmsg_type, data));
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, cmsgs))
+}
